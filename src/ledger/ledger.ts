@@ -1,0 +1,453 @@
+// A record store on a git ref. One YAML file per record; every write is one commit made in
+// process (loose objects) and published with a compare-and-swap of the ref, under the
+// ledger lock. Reads go through the index cache, refreshed incrementally from tree diffs.
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import {
+  FILE_MODE,
+  parseCommitTree,
+  readObject,
+  readObjects,
+  serializeCommit,
+  serializeTree,
+  TREE_MODE,
+  type TreeEntry,
+  writeObject,
+} from '../git/objects.ts';
+import { compareAndSwapRef, RefLockedError, readRef } from '../git/refs.ts';
+import { git, type Repo } from '../git/repo.ts';
+import {
+  emptyIndex,
+  type FileEntry,
+  type IndexData,
+  indexPath,
+  loadIndex,
+  saveIndex,
+} from './index-cache.ts';
+import { FileLock, sleepSync } from './lock.ts';
+
+export class CasLostError extends Error {}
+
+export interface LedgerOptions {
+  /** Summary kept in the index for each record (what list/ready need without reading blobs). */
+  summarize?: (filePath: string, data: any) => any;
+  /** Changes when the summarizer changes, so old caches are rebuilt. */
+  schema?: string;
+  /** How long a writer waits for the lock. */
+  lockTimeoutMs?: number;
+}
+
+export interface Author {
+  name: string;
+  email: string;
+}
+
+export interface CommitInfo {
+  commit: string | null;
+  changed: string[];
+}
+
+export function parseRecord(text: string): any {
+  return YAML.parse(text);
+}
+
+export function formatRecord(data: any): string {
+  return YAML.stringify(data, { lineWidth: 0, blockQuote: 'literal' });
+}
+
+type Change = { kind: 'put'; data: any } | { kind: 'delete' };
+
+export class Transaction {
+  readonly changes = new Map<string, Change>();
+  private lines: string[] = [];
+  constructor(
+    private readonly ledger: Ledger,
+    readonly index: IndexData,
+  ) {}
+
+  get(filePath: string): any {
+    const c = this.changes.get(filePath);
+    if (c) return c.kind === 'put' ? c.data : undefined;
+    return this.ledger.readFrom(this.index, filePath);
+  }
+  has(filePath: string): boolean {
+    const c = this.changes.get(filePath);
+    if (c) return c.kind === 'put';
+    return filePath in this.index.files;
+  }
+  put(filePath: string, data: any): void {
+    assertRecordPath(filePath);
+    this.changes.set(filePath, { kind: 'put', data });
+  }
+  delete(filePath: string): void {
+    this.changes.set(filePath, { kind: 'delete' });
+  }
+  /** Summary of a record as it stands inside this transaction. */
+  summary(filePath: string): any {
+    const c = this.changes.get(filePath);
+    if (c) return c.kind === 'put' ? this.ledger.summarize(filePath, c.data) : undefined;
+    return this.index.files[filePath]?.s;
+  }
+  /** Paths under a directory prefix, including this transaction's additions. */
+  paths(prefix = ''): string[] {
+    const out = new Set<string>();
+    for (const p of Object.keys(this.index.files)) if (p.startsWith(prefix)) out.add(p);
+    for (const [p, c] of this.changes) {
+      if (!p.startsWith(prefix)) continue;
+      if (c.kind === 'put') out.add(p);
+      else out.delete(p);
+    }
+    return [...out];
+  }
+  /** A line for the commit message body (the first one also becomes the subject unless set). */
+  note(line: string): void {
+    this.lines.push(line);
+  }
+  message(fallback: string): string {
+    if (this.lines.length === 0) return fallback;
+    if (this.lines.length === 1) return this.lines[0];
+    return `${fallback}\n\n${this.lines.join('\n')}`;
+  }
+}
+
+export function assertRecordPath(p: string): void {
+  if (
+    !p ||
+    p.startsWith('/') ||
+    p.includes('\\') ||
+    p.includes('\0') ||
+    p.split('/').some((s) => s === '' || s === '.' || s === '..' || s === '.git')
+  ) {
+    throw new Error(`invalid record path: ${JSON.stringify(p)}`);
+  }
+}
+
+export class Ledger {
+  private index: IndexData | null = null;
+  private dirty = false;
+  private recordMemo = new Map<string, any>();
+  private readonly schema: string;
+  private readonly summarizer: (filePath: string, data: any) => any;
+  private readonly lock: FileLock;
+  /** Why the last load had to rebuild or refresh (for doctor). */
+  lastRefresh: string | null = null;
+
+  constructor(
+    readonly repo: Repo,
+    readonly ref: string,
+    private readonly opts: LedgerOptions = {},
+  ) {
+    this.schema = opts.schema ?? 'none';
+    this.summarizer = opts.summarize ?? (() => null);
+    this.lock = new FileLock(this.lockPath);
+  }
+
+  get commonDir(): string {
+    return this.repo.commonDir;
+  }
+  get lockPath(): string {
+    return path.join(this.commonDir, 'gt', 'locks', `${this.ref.replace(/\//g, '_')}.lock`);
+  }
+  get cachePath(): string {
+    return indexPath(this.commonDir, this.ref);
+  }
+
+  summarize(filePath: string, data: any): any {
+    return filePath.endsWith('.yaml') ? this.summarizer(filePath, data) : null;
+  }
+
+  tip(): string | null {
+    return readRef(this.commonDir, this.ref);
+  }
+
+  exists(): boolean {
+    return this.tip() !== null;
+  }
+
+  /** The index, brought up to date with the ref tip. */
+  snapshot(): IndexData {
+    const tip = this.tip();
+    if (this.index && this.index.commit === tip) return this.index;
+    if (!this.index) {
+      const loaded = loadIndex(this.cachePath, this.ref, this.schema);
+      if (loaded.ok) this.index = loaded.index;
+      else if (loaded.reason !== 'missing') this.lastRefresh = `cache rebuilt: ${loaded.reason}`;
+    }
+    if (this.index && this.index.commit === tip) return this.index;
+    this.index = this.refresh(this.index, tip);
+    this.dirty = true;
+    return this.index;
+  }
+
+  /** Bring `from` to `tip`: a tree diff when possible, a full rebuild otherwise. */
+  private refresh(from: IndexData | null, tip: string | null): IndexData {
+    if (!tip) return emptyIndex(this.ref, this.schema);
+    if (from?.commit) {
+      try {
+        const out = this.applyDiff(from, tip);
+        this.lastRefresh = `cache refreshed from ${from.commit.slice(0, 8)} to ${tip.slice(0, 8)}`;
+        return out;
+      } catch (e: any) {
+        this.lastRefresh = `cache rebuilt: incremental refresh failed (${e.message})`;
+      }
+    }
+    return this.rebuild(tip);
+  }
+
+  /** Full rebuild: one `ls-tree` and one batch read of every blob. */
+  rebuild(tip: string): IndexData {
+    const out = emptyIndex(this.ref, this.schema);
+    out.commit = tip;
+    const listing = git(this.commonDir, ['--git-dir', this.commonDir, 'ls-tree', '-r', '-t', '-z', tip]);
+    const blobs: [string, string, string][] = [];
+    for (const rec of listing.split('\0')) {
+      if (!rec) continue;
+      const tab = rec.indexOf('\t');
+      const [mode, type, oid] = rec.slice(0, tab).split(' ');
+      const p = rec.slice(tab + 1);
+      if (type === 'tree') out.trees[p] = oid;
+      else if (type === 'blob') blobs.push([p, oid, mode]);
+    }
+    out.trees[''] = this.commitTree(tip);
+    this.loadBlobs(
+      out,
+      blobs.map(([p, oid, mode]) => ({ p, oid, mode })),
+    );
+    return out;
+  }
+
+  private commitTree(commit: string): string {
+    const obj = readObject(this.commonDir, commit);
+    if (!obj || obj.type !== 'commit') throw new Error(`ledger ref ${this.ref} points at a missing commit ${commit}`);
+    return parseCommitTree(obj.body);
+  }
+
+  private loadBlobs(index: IndexData, items: { p: string; oid: string; mode: string }[]): void {
+    const objs = readObjects(
+      this.commonDir,
+      items.map((i) => i.oid),
+    );
+    for (const { p, oid, mode } of items) {
+      const entry: FileEntry = { oid, mode, s: null };
+      const obj = objs.get(oid);
+      if (p.endsWith('.yaml')) {
+        try {
+          if (!obj) throw new Error(`blob ${oid} is missing`);
+          const data = parseRecord(obj.body.toString('utf8'));
+          this.recordMemo.set(oid, data);
+          entry.s = this.summarize(p, data);
+        } catch (e: any) {
+          entry.err = String(e.message).split('\n')[0];
+        }
+      }
+      index.files[p] = entry;
+    }
+  }
+
+  private applyDiff(from: IndexData, tip: string): IndexData {
+    const out: IndexData = {
+      ...from,
+      commit: tip,
+      trees: { ...from.trees },
+      files: { ...from.files },
+    };
+    const diff = git(this.commonDir, [
+      '--git-dir',
+      this.commonDir,
+      'diff-tree',
+      '-r',
+      '-t',
+      '-z',
+      '--no-renames',
+      from.commit!,
+      tip,
+    ]);
+    const parts = diff.split('\0');
+    const changedBlobs: { p: string; oid: string; mode: string }[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const meta = parts[i];
+      if (!meta.startsWith(':')) continue;
+      const p = parts[++i];
+      const [oldMode, newMode, , newOid, status] = meta.slice(1).split(' ');
+      if (status === 'D') {
+        if (isTreeMode(oldMode)) delete out.trees[p];
+        else delete out.files[p];
+      } else if (isTreeMode(newMode)) {
+        out.trees[p] = newOid;
+      } else {
+        if (isTreeMode(oldMode)) delete out.trees[p];
+        changedBlobs.push({ p, oid: newOid, mode: newMode });
+      }
+    }
+    out.trees[''] = this.commitTree(tip);
+    this.loadBlobs(out, changedBlobs);
+    return out;
+  }
+
+  /** Full parsed record at `filePath` in the given index, or undefined. */
+  readFrom(index: IndexData, filePath: string): any {
+    const entry = index.files[filePath];
+    if (!entry) return undefined;
+    const memo = this.recordMemo.get(entry.oid);
+    if (memo !== undefined) return memo;
+    const obj = readObject(this.commonDir, entry.oid);
+    if (!obj) throw new Error(`ledger blob ${entry.oid} for ${filePath} is missing; run \`bd doctor\``);
+    const data = parseRecord(obj.body.toString('utf8'));
+    this.recordMemo.set(entry.oid, data);
+    return data;
+  }
+
+  read(filePath: string): any {
+    return this.readFrom(this.snapshot(), filePath);
+  }
+
+  /** Read many records at once (one batch for packed objects). */
+  readMany(paths: string[]): Map<string, any> {
+    const index = this.snapshot();
+    const missing = paths
+      .map((p) => index.files[p]?.oid)
+      .filter((oid): oid is string => !!oid && !this.recordMemo.has(oid));
+    if (missing.length > 0) {
+      const objs = readObjects(this.commonDir, missing);
+      for (const [oid, obj] of objs) this.recordMemo.set(oid, parseRecord(obj.body.toString('utf8')));
+    }
+    const out = new Map<string, any>();
+    for (const p of paths) {
+      const v = this.readFrom(index, p);
+      if (v !== undefined) out.set(p, v);
+    }
+    return out;
+  }
+
+  /**
+   * Run `fn` as one transaction: one commit, whatever it changes. `fn` may be re-run if the
+   * ref moved under us (only possible when something bypassed the lock), so it must only act
+   * through `tx`.
+   */
+  transact<T>(author: Author, subject: string, fn: (tx: Transaction) => T): { result: T } & CommitInfo {
+    this.lock.acquire(this.opts.lockTimeoutMs);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const index = this.snapshot();
+        const tx = new Transaction(this, index);
+        const result = fn(tx);
+        if (tx.changes.size === 0) return { result, commit: index.commit, changed: [] };
+        const next = this.applyChanges(index, tx);
+        const now = Math.floor(Date.now() / 1000);
+        const sig = { name: author.name, email: author.email, time: now };
+        const commit = writeObject(
+          this.commonDir,
+          'commit',
+          serializeCommit({
+            tree: next.trees[''],
+            parents: index.commit ? [index.commit] : [],
+            author: sig,
+            committer: sig,
+            message: tx.message(subject),
+          }),
+        );
+        let swapped: boolean;
+        try {
+          swapped = compareAndSwapRef(this.commonDir, this.ref, commit, index.commit);
+        } catch (e) {
+          if (!(e instanceof RefLockedError) || attempt > 200) throw e;
+          sleepSync(2 + Math.random() * 5);
+          continue;
+        }
+        if (!swapped) {
+          if (attempt > 50) throw new CasLostError(`could not update ${this.ref}: it kept moving under us`);
+          continue;
+        }
+        next.commit = commit;
+        this.index = next;
+        this.dirty = true;
+        return { result, commit, changed: [...tx.changes.keys()] };
+      }
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /** Write the changed blobs and only the trees on their paths; returns the new index (commit unset). */
+  private applyChanges(index: IndexData, tx: Transaction): IndexData {
+    const files = { ...index.files };
+    const trees = { ...index.trees };
+    const dirtyDirs = new Set<string>();
+    for (const [p, c] of tx.changes) {
+      if (c.kind === 'put') {
+        const text = formatRecord(c.data);
+        const oid = writeObject(this.commonDir, 'blob', Buffer.from(text, 'utf8'));
+        this.recordMemo.set(oid, c.data);
+        files[p] = { oid, mode: FILE_MODE, s: this.summarize(p, c.data) };
+      } else {
+        delete files[p];
+      }
+      let d = p;
+      do {
+        d = parentDir(d);
+        dirtyDirs.add(d);
+      } while (d !== '');
+    }
+    // Children of each dirty directory, found from the full file list (cheap: string scans).
+    const children = new Map<string, Map<string, TreeEntry>>();
+    for (const d of dirtyDirs) children.set(d, new Map());
+    for (const [p, e] of Object.entries(files)) {
+      const d = parentDir(p);
+      const kids = children.get(d);
+      if (kids) kids.set(baseName(p), { mode: e.mode, name: baseName(p), oid: e.oid });
+    }
+    for (const [d, oid] of Object.entries(trees)) {
+      if (d === '') continue;
+      const kids = children.get(parentDir(d));
+      if (kids && !dirtyDirs.has(d)) kids.set(baseName(d), { mode: TREE_MODE, name: baseName(d), oid });
+    }
+    // Deepest first, so each directory sees its children's new oids.
+    const order = [...dirtyDirs].sort((a, b) => depth(b) - depth(a));
+    for (const d of order) {
+      const kids = children.get(d)!;
+      if (kids.size === 0 && d !== '') {
+        delete trees[d];
+        continue;
+      }
+      const oid = writeObject(this.commonDir, 'tree', serializeTree([...kids.values()]));
+      trees[d] = oid;
+      if (d !== '') children.get(parentDir(d))!.set(baseName(d), { mode: TREE_MODE, name: baseName(d), oid });
+    }
+    return { ...index, files, trees };
+  }
+
+  /** Persist the index if it changed (call once at the end of a command). */
+  flush(): void {
+    if (!this.dirty || !this.index) return;
+    try {
+      saveIndex(this.cachePath, this.index);
+    } catch {
+      // The cache is disposable: failing to save it only costs the next command a refresh.
+    }
+    this.dirty = false;
+  }
+
+  /** Drop the on-disk and in-memory cache (doctor --fix, tests). */
+  dropCache(): void {
+    fs.rmSync(this.cachePath, { force: true });
+    this.index = null;
+    this.recordMemo.clear();
+  }
+}
+
+/** Raw diff output writes tree modes as 040000, tree objects as 40000. */
+function isTreeMode(mode: string): boolean {
+  return mode === TREE_MODE || mode === `0${TREE_MODE}`;
+}
+
+function parentDir(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? '' : p.slice(0, i);
+}
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+function depth(p: string): number {
+  return p === '' ? 0 : p.split('/').length;
+}
