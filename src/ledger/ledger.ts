@@ -3,7 +3,6 @@
 // ledger lock. Reads go through the index cache, refreshed incrementally from tree diffs.
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import {
   FILE_MODE,
   parseCommitTree,
@@ -25,6 +24,7 @@ import {
   loadIndex,
   saveIndex,
 } from './index-cache.ts';
+import { formatRecord, parseRecord } from './codec.ts';
 import { FileLock, sleepSync } from './lock.ts';
 
 export class CasLostError extends Error {}
@@ -48,13 +48,6 @@ export interface CommitInfo {
   changed: string[];
 }
 
-export function parseRecord(text: string): any {
-  return YAML.parse(text);
-}
-
-export function formatRecord(data: any): string {
-  return YAML.stringify(data, { lineWidth: 0, blockQuote: 'literal' });
-}
 
 type Change = { kind: 'put'; data: any } | { kind: 'delete' };
 
@@ -163,6 +156,16 @@ export class Ledger {
 
   exists(): boolean {
     return this.tip() !== null;
+  }
+
+  /** True when the index on disk (or in memory) already reflects the tip: reads need no blobs. */
+  indexIsFresh(): boolean {
+    const tip = this.tip();
+    if (this.index) return this.index.commit === tip;
+    const loaded = loadIndex(this.cachePath, this.ref, this.schema);
+    if (!loaded.ok) return false;
+    this.index = loaded.index;
+    return loaded.index.commit === tip;
   }
 
   /** The index, brought up to date with the ref tip. */

@@ -1,0 +1,11 @@
+// The `bd` command table.
+import type { Program } from '../framework.ts';
+import { VERSION } from '../version.ts';
+import { issueCommands } from './issues.ts';
+
+export const bdProgram: Program = {
+  name: 'bd',
+  version: VERSION,
+  summary: 'beads, a git-native issue tracker (state lives in refs/beads/ledger or refs/gt/ledger)',
+  commands: [...issueCommands],
+};
