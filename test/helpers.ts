@@ -72,7 +72,11 @@ export interface RunResult {
   json(): any;
 }
 
-export function run(bin: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; input?: string }): RunResult {
+export function run(
+  bin: string,
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; input?: string },
+): RunResult {
   const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [bin, ...args], {
     cwd: opts.cwd,
     env: opts.env,
@@ -102,7 +106,8 @@ export function bdRepo(prefix = 'bd') {
   /** Run bd and require success; returns parsed JSON when --json is among the args. */
   const ok = (...args: string[]) => {
     const res = bd(...args);
-    if (res.code !== 0) throw new Error(`bd ${args.join(' ')} exited ${res.code}: ${res.stderr}${res.stdout}`);
+    if (res.code !== 0)
+      throw new Error(`bd ${args.join(' ')} exited ${res.code}: ${res.stderr}${res.stdout}`);
     return args.includes('--json') ? res.json() : res.stdout;
   };
   return { ...repo, bd, ok };

@@ -81,7 +81,8 @@ export function createBead(tx: BeadTx, input: CreateInput): Bead {
   let parent: Bead | undefined;
   if (input.parent) {
     parent = tx.get(input.parent);
-    if (!parent) throw new NotFoundError(`parent "${input.parent}" does not exist; check the id with \`bd list\``);
+    if (!parent)
+      throw new NotFoundError(`parent "${input.parent}" does not exist; check the id with \`bd list\``);
   }
   let id: string;
   if (input.id) {
@@ -168,7 +169,9 @@ export function createBead(tx: BeadTx, input: CreateInput): Bead {
 
 export function validateLabel(label: string): void {
   if (!label || label.length > 255 || /[\n\r\0,]/.test(label) || label.trim() !== label) {
-    throw new ValidationError(`invalid label ${JSON.stringify(label)}: a label is non-empty, one line, without commas`);
+    throw new ValidationError(
+      `invalid label ${JSON.stringify(label)}: a label is non-empty, one line, without commas`,
+    );
   }
 }
 
@@ -235,7 +238,8 @@ export function addDependency(
 export function removeDependency(tx: BeadTx, source: Bead, targetId: string): Dependency {
   const deps = source.dependencies ?? [];
   const i = deps.findIndex((d) => d.depends_on_id === targetId);
-  if (i < 0) throw new NotFoundError(`${source.id} has no dependency on ${targetId} (\`bd dep list ${source.id}\`)`);
+  if (i < 0)
+    throw new NotFoundError(`${source.id} has no dependency on ${targetId} (\`bd dep list ${source.id}\`)`);
   const [removed] = deps.splice(i, 1);
   source.updated_at = tx.now;
   return removed;
@@ -285,7 +289,8 @@ export function closeGuard(tx: BeadTx, b: Bead, force: boolean): string | null {
       const s = g.byId.get(c);
       return s && !DONE_STATUSES.has(s.status);
     });
-    if (open.length) return `epic ${b.id} has open children (${open.join(', ')}); close them first or use --force`;
+    if (open.length)
+      return `epic ${b.id} has open children (${open.join(', ')}); close them first or use --force`;
   }
   const gate = gateUnsatisfied(tx, b);
   if (gate) return `${b.id} is a gate whose condition is not met (${gate}); use --force to close it anyway`;

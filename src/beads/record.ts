@@ -41,7 +41,8 @@ export function canonical(b: Bead): Bead {
 }
 
 /** What the index keeps per bead: everything except long text, plus precomputed sort keys. */
-export interface BeadSummary extends Omit<Bead, 'description' | 'design' | 'acceptance_criteria' | 'notes' | 'comments'> {
+export interface BeadSummary
+  extends Omit<Bead, 'description' | 'design' | 'acceptance_criteria' | 'notes' | 'comments'> {
   comment_count: number;
   /** created_at in ms, for sorting without reparsing dates. */
   ct: number;
@@ -58,6 +59,8 @@ export function summarize(b: Bead): BeadSummary {
 }
 
 /** The first parent-child target: the bead's parent. */
-export function parentOf(b: { dependencies?: { type: string; depends_on_id: string }[] }): string | undefined {
+export function parentOf(b: {
+  dependencies?: { type: string; depends_on_id: string }[];
+}): string | undefined {
   return b.dependencies?.find((d) => d.type === 'parent-child')?.depends_on_id;
 }

@@ -8,7 +8,14 @@ import { GtError, NotFoundError } from '../errors.ts';
 import { findRepo, type Repo } from '../git/repo.ts';
 import { Ledger, type Transaction } from '../ledger/ledger.ts';
 import { buildGraph, computeBlocked, type Graph } from './graph.ts';
-import { adaptiveLength, extractPrefix, generateUniqueId, isTopLevel, parseHierarchicalId, validateId } from './ids.ts';
+import {
+  adaptiveLength,
+  extractPrefix,
+  generateUniqueId,
+  isTopLevel,
+  parseHierarchicalId,
+  validateId,
+} from './ids.ts';
 import {
   BEADS_DIR,
   type BeadSummary,
@@ -89,7 +96,7 @@ export class BeadStore {
 
   constructor(
     readonly loc: StoreLocation,
-    private readonly opts: StoreOptions = {},
+    readonly opts: StoreOptions = {},
   ) {
     this.ledger = new Ledger(loc.repo, loc.ref, {
       summarize: (p, d) => (isBeadPath(p) ? summarize(d) : p === CONFIG_PATH ? d : null),
@@ -104,7 +111,9 @@ export class BeadStore {
     const store = new BeadStore(locate(cwd), opts);
     if (!store.ledger.exists()) {
       const how = store.loc.mode === 'town' ? '`gt install`' : '`bd init`';
-      throw new GtError(`no beads ledger in ${store.loc.root} (${store.loc.ref} is missing): run ${how} first`);
+      throw new GtError(
+        `no beads ledger in ${store.loc.root} (${store.loc.ref} is missing): run ${how} first`,
+      );
     }
     return store;
   }
@@ -158,7 +167,8 @@ export class BeadStore {
   /** Summaries of every bead: committed ones and wisps. */
   summaries(): BeadSummary[] {
     const out: BeadSummary[] = [];
-    for (const [p, e] of Object.entries(this.ledger.snapshot().files)) if (e.s && isBeadPath(p)) out.push(e.s);
+    for (const [p, e] of Object.entries(this.ledger.snapshot().files))
+      if (e.s && isBeadPath(p)) out.push(e.s);
     for (const w of this.wisps.all().values()) out.push(summarize(w));
     return out;
   }
@@ -196,7 +206,9 @@ export class BeadStore {
   getMany(ids: string[]): Bead[] {
     const paths = ids.map(beadPath);
     const found = this.ledger.readMany(paths);
-    return ids.map((id, i) => (found.get(paths[i]) as Bead | undefined) ?? this.wisps.get(id)!).filter(Boolean);
+    return ids
+      .map((id, i) => (found.get(paths[i]) as Bead | undefined) ?? this.wisps.get(id)!)
+      .filter(Boolean);
   }
 
   /** Every full record (export, search). */

@@ -1,5 +1,5 @@
 // The bead record (spec §1) and its enums, with validation. Pure logic, no I/O.
-import { GtError } from "../errors.ts";
+import { GtError } from '../errors.ts';
 
 export interface Dependency {
   issue_id: string;
@@ -192,7 +192,15 @@ export const CYCLE_CHECKED_DEP_TYPES = new Set(['blocks', 'conditional-blocks'])
 export const BLOCKING_DEP_TYPES = new Set(['blocks', 'conditional-blocks']);
 
 /** Types `bd ready` never returns (spec §3.3). */
-export const READY_EXCLUDED_TYPES = new Set(['merge-request', 'gate', 'molecule', 'message', 'agent', 'role', 'rig']);
+export const READY_EXCLUDED_TYPES = new Set([
+  'merge-request',
+  'gate',
+  'molecule',
+  'message',
+  'agent',
+  'role',
+  'rig',
+]);
 /** Infra types left out of `bd export` unless --all / --include-infra. */
 export const INFRA_TYPES = new Set(['agent', 'rig', 'role', 'message']);
 
@@ -206,7 +214,11 @@ export interface TypeConfig {
 export function normalizeType(input: string, cfg: TypeConfig): string {
   const t = input.trim().toLowerCase();
   const aliased = TYPE_ALIASES[t] ?? t;
-  if (BUILTIN_TYPES.includes(aliased) || GASTOWN_TYPES.includes(aliased) || cfg.customTypes.includes(aliased)) {
+  if (
+    BUILTIN_TYPES.includes(aliased) ||
+    GASTOWN_TYPES.includes(aliased) ||
+    cfg.customTypes.includes(aliased)
+  ) {
     return aliased;
   }
   const known = [...BUILTIN_TYPES, ...GASTOWN_TYPES, ...cfg.customTypes];
@@ -232,7 +244,8 @@ export function normalizeStatus(input: string, cfg: TypeConfig): string {
 export function parsePriority(input: string | number): number {
   const s = String(input).trim();
   const m = /^[pP]?([0-4])$/.exec(s);
-  if (!m) throw new ValidationError(`invalid priority "${input}": use 0-4 or P0-P4 (0 = critical, 4 = backlog)`);
+  if (!m)
+    throw new ValidationError(`invalid priority "${input}": use 0-4 or P0-P4 (0 = critical, 4 = backlog)`);
   return Number(m[1]);
 }
 
@@ -246,8 +259,9 @@ export function validateDepType(type: string): void {
 
 /** Record-level invariants (spec §1.1 validation), applied on every write. */
 export function validateBead(b: Bead, cfg: TypeConfig): void {
-  if (!b.title || !b.title.trim()) throw new ValidationError(`${b.id}: title is required`);
-  if (b.title.length > 500) throw new ValidationError(`${b.id}: title is ${b.title.length} characters; the limit is 500`);
+  if (!b.title?.trim()) throw new ValidationError(`${b.id}: title is required`);
+  if (b.title.length > 500)
+    throw new ValidationError(`${b.id}: title is ${b.title.length} characters; the limit is 500`);
   if (!Number.isInteger(b.priority) || b.priority < 0 || b.priority > 4) {
     throw new ValidationError(`${b.id}: priority ${b.priority} is out of range 0-4`);
   }
@@ -259,8 +273,12 @@ export function validateBead(b: Bead, cfg: TypeConfig): void {
   if ((b.status === 'closed') !== !!b.closed_at) {
     throw new ValidationError(`${b.id}: closed_at must be set exactly when the status is closed`);
   }
-  if (b.metadata !== undefined && (typeof b.metadata !== 'object' || b.metadata === null || Array.isArray(b.metadata))) {
+  if (
+    b.metadata !== undefined &&
+    (typeof b.metadata !== 'object' || b.metadata === null || Array.isArray(b.metadata))
+  ) {
     throw new ValidationError(`${b.id}: metadata must be a JSON object`);
   }
-  if (b.ephemeral && b.no_history) throw new ValidationError(`${b.id}: ephemeral and no_history exclude each other`);
+  if (b.ephemeral && b.no_history)
+    throw new ValidationError(`${b.id}: ephemeral and no_history exclude each other`);
 }

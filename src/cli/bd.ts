@@ -5,6 +5,9 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V' || argv[0]
   const { VERSION } = await import('./version.ts');
   process.stdout.write(`bd version ${VERSION}\n`);
 } else {
-  const [{ runProgram }, { bdProgram }] = await Promise.all([import('./framework.ts'), import('./bd/program.ts')]);
+  const [{ runProgram }, { bdProgram }] = await Promise.all([
+    import('./framework.ts'),
+    import('./bd/program.ts'),
+  ]);
   process.exitCode = await runProgram(bdProgram, argv);
 }

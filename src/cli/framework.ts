@@ -82,7 +82,11 @@ export interface Program {
   commands: CommandDef[];
 }
 
-const GLOBAL_HELP = ['--json           one JSON document on stdout', '--actor NAME     who does a write', '-h, --help       help'];
+const GLOBAL_HELP = [
+  '--json           one JSON document on stdout',
+  '--actor NAME     who does a write',
+  '-h, --help       help',
+];
 
 /** Pull the global flags out of argv wherever they stand (before `--` only). */
 function extractGlobals(argv: string[]): { rest: string[]; json: boolean; actor?: string; help: boolean } {
@@ -112,7 +116,9 @@ function findCommand(list: CommandDef[], name: string): CommandDef | undefined {
 }
 
 function suggest(list: CommandDef[], name: string): string {
-  const close = list.filter((c) => c.name.startsWith(name.slice(0, 2)) || name.startsWith(c.name.slice(0, 3)));
+  const close = list.filter(
+    (c) => c.name.startsWith(name.slice(0, 2)) || name.startsWith(c.name.slice(0, 3)),
+  );
   return close.length ? ` (did you mean ${close.map((c) => c.name).join(', ')}?)` : '';
 }
 
@@ -171,7 +177,9 @@ export async function runProgram(prog: Program, argv: string[], cwd = process.cw
       if (!found) {
         if (path.length > 0 && path[path.length - 1].run) break; // a positional of the group itself
         const where = path.length ? `${prog.name} ${path.map((p) => p.name).join(' ')}` : prog.name;
-        throw new UsageError(`unknown command "${rest[0]}" for ${where}${suggest(list, rest[0])}; run \`${where} --help\``);
+        throw new UsageError(
+          `unknown command "${rest[0]}" for ${where}${suggest(list, rest[0])}; run \`${where} --help\``,
+        );
       }
       path.push(found);
       rest = rest.slice(1);
@@ -221,7 +229,11 @@ function parseCommandArgs(prog: Program, path: CommandDef[], rest: string[]): Pa
   const name = `${prog.name} ${path.map((p) => p.name).join(' ')}`;
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [k, o] of Object.entries(cmd.options ?? {})) {
-    options[k] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+    options[k] = {
+      type: o.type,
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.multiple ? { multiple: true } : {}),
+    };
   }
   let values: Record<string, any>;
   let positionals: string[];

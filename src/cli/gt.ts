@@ -4,6 +4,11 @@ import { runProgram } from './framework.ts';
 import { VERSION } from './version.ts';
 
 process.exitCode = await runProgram(
-  { name: 'gt', version: VERSION, summary: 'Gas Town: run many AI coding agents without losing work', commands: [] },
+  {
+    name: 'gt',
+    version: VERSION,
+    summary: 'Gas Town: run many AI coding agents without losing work',
+    commands: [],
+  },
   process.argv.slice(2),
 );

@@ -54,7 +54,12 @@ const STALE_REF_LOCK_MS = 2000;
  * no longer holds `oldOid` (the race was lost); throws RefLockedError when another update
  * holds git's lock right now.
  */
-export function compareAndSwapRef(commonDir: string, ref: string, newOid: string, oldOid: string | null): boolean {
+export function compareAndSwapRef(
+  commonDir: string,
+  ref: string,
+  newOid: string,
+  oldOid: string | null,
+): boolean {
   if (!OID.test(newOid)) throw new Error(`not an object id: ${newOid}`);
   const file = refPath(commonDir, ref);
   const lock = `${file}.lock`;

@@ -92,7 +92,12 @@ export function git(cwd: string, args: string[], opts: GitRunOptions = {}): stri
   const ok = res.status === 0 || (opts.okCodes ?? []).includes(res.status ?? -1);
   if (!ok) {
     const stderr = String(res.stderr ?? '').trim();
-    throw new GitError(`git ${args.join(' ')} failed: ${stderr || `exit ${res.status}`}`, args, stderr, res.status);
+    throw new GitError(
+      `git ${args.join(' ')} failed: ${stderr || `exit ${res.status}`}`,
+      args,
+      stderr,
+      res.status,
+    );
   }
   return res.stdout as string | Buffer;
 }

@@ -16,6 +16,7 @@ import {
 } from '../git/objects.ts';
 import { compareAndSwapRef, RefLockedError, readRef } from '../git/refs.ts';
 import { git, type Repo } from '../git/repo.ts';
+import { formatRecord, parseRecord } from './codec.ts';
 import {
   emptyIndex,
   type FileEntry,
@@ -24,7 +25,6 @@ import {
   loadIndex,
   saveIndex,
 } from './index-cache.ts';
-import { formatRecord, parseRecord } from './codec.ts';
 import { FileLock, sleepSync } from './lock.ts';
 
 export class CasLostError extends Error {}
@@ -47,7 +47,6 @@ export interface CommitInfo {
   commit: string | null;
   changed: string[];
 }
-
 
 type Change = { kind: 'put'; data: any } | { kind: 'delete' };
 
@@ -222,7 +221,8 @@ export class Ledger {
 
   private commitTree(commit: string): string {
     const obj = readObject(this.commonDir, commit);
-    if (!obj || obj.type !== 'commit') throw new Error(`ledger ref ${this.ref} points at a missing commit ${commit}`);
+    if (obj?.type !== 'commit')
+      throw new Error(`ledger ref ${this.ref} points at a missing commit ${commit}`);
     return parseCommitTree(obj.body);
   }
 

@@ -1,10 +1,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { blockedEntries, buildGraph, computeBlocked, findCycles, readyWork, sortBeads } from '../../src/beads/graph.ts';
+import {
+  blockedEntries,
+  buildGraph,
+  computeBlocked,
+  findCycles,
+  readyWork,
+  sortBeads,
+} from '../../src/beads/graph.ts';
 import type { BeadSummary } from '../../src/beads/record.ts';
 
 let clock = Date.parse('2026-01-01T00:00:00Z');
-function bead(id: string, extra: Partial<BeadSummary> = {}, deps: [string, string, string?][] = []): BeadSummary {
+function bead(
+  id: string,
+  extra: Partial<BeadSummary> = {},
+  deps: [string, string, string?][] = [],
+): BeadSummary {
   clock += 1000;
   return {
     id,
@@ -48,7 +59,10 @@ test('blocking flows down parent-child edges to every descendant, but a child ne
     bead('grandchild', {}, [['parent-child', 'child']]),
     bead('done-child', { status: 'closed' }, [['parent-child', 'epic']]),
     bead('p2', { issue_type: 'epic' }),
-    bead('c2', {}, [['parent-child', 'p2'], ['blocks', 'x']]),
+    bead('c2', {}, [
+      ['parent-child', 'p2'],
+      ['blocks', 'x'],
+    ]),
   ]);
   const blocked = computeBlocked(g);
   assert.equal([...blocked].sort(), ['c2', 'child', 'epic', 'grandchild']);

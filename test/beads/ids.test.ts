@@ -43,7 +43,13 @@ test('adaptive length follows the collision table', () => {
 });
 
 test('collisions retry with new nonces, then longer ids', () => {
-  const input = { prefix: 'bd', title: 'Fix login', description: 'Details', creator: 'jira-import', createdAt: when };
+  const input = {
+    prefix: 'bd',
+    title: 'Fix login',
+    description: 'Details',
+    creator: 'jira-import',
+    createdAt: when,
+  };
   const first = generateUniqueId(input, 3, () => false);
   assert.is(first, 'bd-vju');
   const taken = new Set([first]);
@@ -64,7 +70,19 @@ test('hierarchical ids split at the last dot', () => {
 });
 
 test('ids with path tricks are refused', () => {
-  for (const bad of ['../etc', 'bd-../x', 'bd/x', 'bd-a/b', '', 'nodash', 'bd-a\0', '.bd-x', 'bd-x.', 'bd-a..b', 'bd-x.lock']) {
+  for (const bad of [
+    '../etc',
+    'bd-../x',
+    'bd/x',
+    'bd-a/b',
+    '',
+    'nodash',
+    'bd-a\0',
+    '.bd-x',
+    'bd-x.',
+    'bd-a..b',
+    'bd-x.lock',
+  ]) {
     assert.throws(() => validateId(bad), /invalid id/, bad);
   }
   for (const good of ['bd-abc', 'hq-cv-12345', 'bd-abc.1.2', 'gt-mol-x7k2', 'hq-mayor']) validateId(good);

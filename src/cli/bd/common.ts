@@ -1,10 +1,11 @@
 // Helpers shared by the bd command modules: opening the store, flag value parsing, and the
 // JSON/text shapes of beads.
-import { UsageError } from '../../errors.ts';
+
 import type { Graph } from '../../beads/graph.ts';
 import { type BeadSummary, parentOf } from '../../beads/record.ts';
 import { BeadStore } from '../../beads/store.ts';
 import { type Bead, parsePriority } from '../../beads/types.ts';
+import { UsageError } from '../../errors.ts';
 import { loadCodec } from '../../ledger/codec.ts';
 import type { ColorFns, Ctx } from '../framework.ts';
 
@@ -17,7 +18,11 @@ export function openStore(ctx: Ctx): BeadStore {
  * `light` commands read only index summaries, so when the index is fresh the YAML codec is
  * never loaded (start-up is a feature).
  */
-export async function withStore<T>(ctx: Ctx, fn: (store: BeadStore) => T, opts: { light?: boolean } = {}): Promise<T> {
+export async function withStore<T>(
+  ctx: Ctx,
+  fn: (store: BeadStore) => T,
+  opts: { light?: boolean } = {},
+): Promise<T> {
   const store = openStore(ctx);
   try {
     if (!opts.light || !store.ledger.indexIsFresh()) await loadCodec();
@@ -43,7 +48,8 @@ export function priorityFlag(v: string | undefined): number | undefined {
 
 export function intFlag(name: string, v: string | undefined, min = 0): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^-?\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} needs a whole number ≥ ${min}, got "${v}"`);
+  if (!/^-?\d+$/.test(v) || Number(v) < min)
+    throw new UsageError(`--${name} needs a whole number ≥ ${min}, got "${v}"`);
   return Number(v);
 }
 
@@ -63,7 +69,9 @@ export function whenFlag(name: string, v: string | undefined, now = Date.now()):
   if (s === 'tomorrow') return new Date(now + 86400e3).toISOString();
   const t = Date.parse(v);
   if (Number.isNaN(t)) {
-    throw new UsageError(`--${name}: cannot read "${v}" as a date; use 2026-12-01, 2026-12-01T09:00:00Z or +3d`);
+    throw new UsageError(
+      `--${name}: cannot read "${v}" as a date; use 2026-12-01, 2026-12-01T09:00:00Z or +3d`,
+    );
   }
   return new Date(t).toISOString();
 }

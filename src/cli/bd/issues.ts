@@ -1,7 +1,14 @@
 // bd commands for the bead lifecycle: init, create, q, show, list, update, close, reopen,
 // ready, blocked.
 import path from 'node:path';
-import { blockedEntries, matchesCommon, type ReadyFilter, readyWork, type SortPolicy, sortBeads } from '../../beads/graph.ts';
+import {
+  blockedEntries,
+  matchesCommon,
+  type ReadyFilter,
+  readyWork,
+  type SortPolicy,
+  sortBeads,
+} from '../../beads/graph.ts';
 import { validatePrefix } from '../../beads/ids.ts';
 import {
   addComment,
@@ -17,7 +24,13 @@ import {
 } from '../../beads/ops.ts';
 import { type BeadSummary, CONFIG_PATH, parentOf } from '../../beads/record.ts';
 import { BeadStore, type BeadTx, locate } from '../../beads/store.ts';
-import { type Bead, normalizeStatus, normalizeType, parsePriority, ValidationError } from '../../beads/types.ts';
+import {
+  type Bead,
+  normalizeStatus,
+  normalizeType,
+  parsePriority,
+  ValidationError,
+} from '../../beads/types.ts';
 import { ConflictError, GtError, UsageError } from '../../errors.ts';
 import { loadCodec } from '../../ledger/codec.ts';
 import type { CommandDef, Ctx, Output } from '../framework.ts';
@@ -76,7 +89,9 @@ const init: CommandDef = {
   name: 'init',
   summary: 'Create the beads ledger in this git repository (refs/beads/ledger)',
   usage: 'bd init [--prefix PREFIX]',
-  options: { prefix: { type: 'string', short: 'p', desc: 'id prefix (default: the directory name)', arg: 'PREFIX' } },
+  options: {
+    prefix: { type: 'string', short: 'p', desc: 'id prefix (default: the directory name)', arg: 'PREFIX' },
+  },
   async run(ctx, { values }) {
     await loadCodec();
     const r = initLedger(ctx.cwd, { prefix: values.prefix, actor: ctx.actor });
@@ -93,7 +108,12 @@ const init: CommandDef = {
 
 const createOptions = {
   title: { type: 'string', desc: 'title (instead of the positional)' },
-  type: { type: 'string', short: 't', desc: 'issue type (task, bug, feature, epic, chore, ...)', arg: 'TYPE' },
+  type: {
+    type: 'string',
+    short: 't',
+    desc: 'issue type (task, bug, feature, epic, chore, ...)',
+    arg: 'TYPE',
+  },
   priority: { type: 'string', short: 'p', desc: 'priority 0-4 or P0-P4 (default 2)', arg: 'N' },
   description: { type: 'string', short: 'd', desc: 'description (markdown)', arg: 'TEXT' },
   design: { type: 'string', desc: 'design notes', arg: 'TEXT' },
@@ -104,7 +124,12 @@ const createOptions = {
   labels: { type: 'string', short: 'l', multiple: true, desc: 'labels, comma-separated', arg: 'L1,L2' },
   label: { type: 'string', multiple: true, desc: 'a label', arg: 'L' },
   parent: { type: 'string', desc: 'parent bead: the new bead gets id PARENT.N', arg: 'ID' },
-  deps: { type: 'string', multiple: true, desc: 'dependencies "type:id,..." (or just id for blocks)', arg: 'LIST' },
+  deps: {
+    type: 'string',
+    multiple: true,
+    desc: 'dependencies "type:id,..." (or just id for blocks)',
+    arg: 'LIST',
+  },
   id: { type: 'string', desc: 'explicit id', arg: 'ID' },
   force: { type: 'boolean', desc: 'accept an explicit id with a foreign prefix' },
   ephemeral: { type: 'boolean', desc: 'a wisp: kept in the operational plane, never committed' },
@@ -170,14 +195,21 @@ function createInputFrom(values: Record<string, any>, title: string): CreateInpu
   };
 }
 
-function runCreate(ctx: Ctx, values: Record<string, any>, positionals: string[], quick: boolean): Promise<Output> {
+function runCreate(
+  ctx: Ctx,
+  values: Record<string, any>,
+  positionals: string[],
+  quick: boolean,
+): Promise<Output> {
   const title = values.title ?? positionals.join(' ');
-  if (!title.trim()) throw new UsageError('a title is required: bd create "Fix the login page" [-t bug -p 1]');
+  if (!title.trim())
+    throw new UsageError('a title is required: bd create "Fix the login page" [-t bug -p 1]');
   return withStore(ctx, (store) => {
     const input = createInputFrom(values, title);
     if (input.parent) input.parent = store.resolve(input.parent);
     const bead = store.transact(`create: ${title.slice(0, 60)}`, (tx) => createBead(tx, input));
-    const text = quick || values.silent ? bead.id : `${ctx.color.green('✓')} Created ${bead.id}: ${bead.title}`;
+    const text =
+      quick || values.silent ? bead.id : `${ctx.color.green('✓')} Created ${bead.id}: ${bead.title}`;
     return { data: publicBead(bead), text };
   });
 }
@@ -209,7 +241,14 @@ function showOne(store: BeadStore, b: Bead, ctx: Ctx): { data: Record<string, un
   const dependents = (g.dependents.get(b.id) ?? []).map((id) => {
     const s = g.byId.get(id)!;
     const edge = s.dependencies!.find((d) => d.depends_on_id === b.id)!;
-    return { id, title: s.title, status: s.status, priority: s.priority, issue_type: s.issue_type, dependency_type: edge.type };
+    return {
+      id,
+      title: s.title,
+      status: s.status,
+      priority: s.priority,
+      issue_type: s.issue_type,
+      dependency_type: edge.type,
+    };
   });
   const children = (g.children.get(b.id) ?? []).map((id) => g.byId.get(id)!).filter(Boolean);
   const data: Record<string, unknown> = {
@@ -232,7 +271,9 @@ function showOne(store: BeadStore, b: Bead, ctx: Ctx): { data: Record<string, un
     `Status: ${b.status}${blocked.has(b.id) ? c.red(' (blocked)') : ''}   Priority: P${b.priority}   Type: ${b.issue_type}`,
   ];
   if (b.assignee || b.owner) lines.push(`Assignee: ${b.assignee ?? '-'}   Owner: ${b.owner ?? '-'}`);
-  lines.push(`Created: ${b.created_at}${b.created_by ? ` by ${b.created_by}` : ''}   Updated: ${b.updated_at}`);
+  lines.push(
+    `Created: ${b.created_at}${b.created_by ? ` by ${b.created_by}` : ''}   Updated: ${b.updated_at}`,
+  );
   if (b.closed_at) lines.push(`Closed: ${b.closed_at}${b.close_reason ? ` (${b.close_reason})` : ''}`);
   if (b.due_at) lines.push(`Due: ${b.due_at}`);
   if (b.defer_until) lines.push(`Deferred until: ${b.defer_until}`);
@@ -246,12 +287,15 @@ function showOne(store: BeadStore, b: Bead, ctx: Ctx): { data: Record<string, un
   ] as const) {
     if (v) lines.push('', c.bold(`${label}:`), v);
   }
-  if (b.metadata && Object.keys(b.metadata).length) lines.push('', c.bold('Metadata:'), JSON.stringify(b.metadata, null, 2));
+  if (b.metadata && Object.keys(b.metadata).length)
+    lines.push('', c.bold('Metadata:'), JSON.stringify(b.metadata, null, 2));
   if (b.dependencies?.length) {
     lines.push('', c.bold(`Depends on (${b.dependencies.length}):`));
     for (const d of b.dependencies) {
       const t = g.byId.get(d.depends_on_id);
-      lines.push(`  → ${d.depends_on_id} (${d.type})${t ? ` ${t.title} [${t.status}]` : c.dim(' (not in this ledger)')}`);
+      lines.push(
+        `  → ${d.depends_on_id} (${d.type})${t ? ` ${t.title} [${t.status}]` : c.dim(' (not in this ledger)')}`,
+      );
     }
   }
   if (dependents.length) {
@@ -327,7 +371,9 @@ function renderList(ctx: Ctx, store: BeadStore, list: BeadSummary[], total: numb
   const blocked = store.blocked();
   const shown = limit > 0 ? list.slice(0, limit) : list;
   if (limit > 0 && total > limit) ctx.warn(`Showing ${limit} of ${total} (use -n 0 for all)`);
-  const text = shown.length ? shown.map((s) => beadLine(s, ctx.color, blocked.has(s.id))).join('\n') : 'No beads found.';
+  const text = shown.length
+    ? shown.map((s) => beadLine(s, ctx.color, blocked.has(s.id))).join('\n')
+    : 'No beads found.';
   return { data: shown.map((s) => withCounts(s, g)), text };
 }
 
@@ -335,7 +381,8 @@ const list: CommandDef = {
   name: 'list',
   aliases: ['ls'],
   summary: 'List beads (closed ones only with --all or --status closed)',
-  usage: 'bd list [--status S] [--type T] [--label L] [--assignee WHO] [--priority N] [--parent ID] [--all] [-n N]',
+  usage:
+    'bd list [--status S] [--type T] [--label L] [--assignee WHO] [--priority N] [--parent ID] [--all] [-n N]',
   options: {
     ...filterOptions,
     all: { type: 'boolean', desc: 'include closed beads' },
@@ -428,19 +475,28 @@ const update: CommandDef = {
   },
   run(ctx, { values, positionals }) {
     const changes = Object.keys(values).filter((k) => values[k] !== undefined);
-    if (changes.length === 0) throw new UsageError('nothing to update: give at least one flag, e.g. --status in_progress');
-    if (values.ephemeral && values.persistent) throw new UsageError('--ephemeral and --persistent exclude each other');
+    if (changes.length === 0)
+      throw new UsageError('nothing to update: give at least one flag, e.g. --status in_progress');
+    if (values.ephemeral && values.persistent)
+      throw new UsageError('--ephemeral and --persistent exclude each other');
     return withStore(ctx, (store) => {
       const ids = positionals.map((p) => store.resolve(p));
       const parent = values.parent ? store.resolve(values.parent) : values.parent;
-      const updated = store.transact(`update ${ids.join(' ')}`, (tx) => ids.map((id) => applyUpdate(tx, id, values, parent)));
+      const updated = store.transact(`update ${ids.join(' ')}`, (tx) =>
+        ids.map((id) => applyUpdate(tx, id, values, parent)),
+      );
       const text = updated.map((b) => `${ctx.color.green('✓')} Updated ${b.id}: ${b.title}`).join('\n');
       return { data: updated.map(publicBead), text };
     });
   },
 };
 
-export function applyUpdate(tx: BeadTx, id: string, v: Record<string, any>, parent: string | undefined): Bead {
+export function applyUpdate(
+  tx: BeadTx,
+  id: string,
+  v: Record<string, any>,
+  parent: string | undefined,
+): Bead {
   const b = tx.must(id);
   const before = JSON.stringify(b);
   const cfg = tx.store.typeConfig();
@@ -469,7 +525,8 @@ export function applyUpdate(tx: BeadTx, id: string, v: Record<string, any>, pare
   if (v.design !== undefined) set('design', v.design);
   if (v.acceptance !== undefined) set('acceptance_criteria', v.acceptance);
   if (v.notes !== undefined) set('notes', v.notes);
-  if (v['append-notes'] !== undefined) set('notes', b.notes ? `${b.notes}\n${v['append-notes']}` : v['append-notes']);
+  if (v['append-notes'] !== undefined)
+    set('notes', b.notes ? `${b.notes}\n${v['append-notes']}` : v['append-notes']);
   if (v['external-ref'] !== undefined) set('external_ref', v['external-ref'] || undefined);
   if (v['spec-id'] !== undefined) set('spec_id', v['spec-id'] || undefined);
   if (v.estimate !== undefined) set('estimated_minutes', intFlag('estimate', v.estimate));
@@ -529,7 +586,11 @@ const close: CommandDef = {
   options: {
     reason: { type: 'string', short: 'r', desc: 'why it was closed', arg: 'TEXT' },
     message: { type: 'string', short: 'm', desc: 'same as --reason', arg: 'TEXT' },
-    force: { type: 'boolean', short: 'f', desc: 'close even if pinned, blocked, an open epic or an unmet gate' },
+    force: {
+      type: 'boolean',
+      short: 'f',
+      desc: 'close even if pinned, blocked, an open epic or an unmet gate',
+    },
     session: { type: 'string', desc: 'agent session id that closed it', arg: 'ID' },
     'suggest-next': { type: 'boolean', desc: 'list beads this close made ready' },
   },
@@ -553,7 +614,10 @@ const close: CommandDef = {
       if (values['suggest-next']) {
         const now = readyWork(store.graph(), store.blocked()).filter((b) => !readyBefore.has(b.id));
         if (now.length) lines.push('', 'Newly ready:', ...now.map((s) => beadLine(s, ctx.color)));
-        return { data: { closed: data, unblocked: now.map((s) => withCounts(s, store.graph())) }, text: lines.join('\n') };
+        return {
+          data: { closed: data, unblocked: now.map((s) => withCounts(s, store.graph())) },
+          text: lines.join('\n'),
+        };
       }
       return { data, text: lines.join('\n') };
     });
@@ -576,7 +640,10 @@ const reopen: CommandDef = {
           return b;
         }),
       );
-      return { data: beads.map(publicBead), text: beads.map((b) => `Reopened ${b.id}: ${b.title}`).join('\n') };
+      return {
+        data: beads.map(publicBead),
+        text: beads.map((b) => `Reopened ${b.id}: ${b.title}`).join('\n'),
+      };
     });
   },
 };
@@ -586,7 +653,8 @@ const reopen: CommandDef = {
 const ready: CommandDef = {
   name: 'ready',
   summary: 'Open, unblocked work, best first (spec §3.3)',
-  usage: 'bd ready [--sort priority|oldest|hybrid] [-n N] [--assignee WHO] [--unassigned] [--label L] [--claim]',
+  usage:
+    'bd ready [--sort priority|oldest|hybrid] [-n N] [--assignee WHO] [--unassigned] [--label L] [--claim]',
   options: {
     ...filterOptions,
     sort: { type: 'string', desc: 'priority (default), oldest or hybrid', arg: 'POLICY' },
@@ -601,42 +669,51 @@ const ready: CommandDef = {
     if (!['priority', 'oldest', 'hybrid'].includes(sort)) {
       throw new UsageError(`--sort must be priority, oldest or hybrid, got "${values.sort}"`);
     }
-    return withStoreLight(ctx, (store) => {
-      const cfg = store.typeConfig();
-      const f: ReadyFilter = {
-        ...commonFilter(store, values),
-        type: values.type ? normalizeType(values.type, cfg) : undefined,
-        excludeTypes: listFlag(values['exclude-type']),
-        includeEphemeral: values['include-ephemeral'] || !!values.mol,
-        includeDeferred: values['include-deferred'],
-      };
-      if (values.mol) f.parent = store.resolve(values.mol);
-      if (values.status && values.status !== 'open') {
-        throw new UsageError('bd ready only lists open beads; use bd list --status for others');
-      }
-      const work = sortBeads(readyWork(store.graph(), store.blocked(), f), sort);
-      if (values.claim) {
-        const candidates = work.filter((b) => !b.assignee).map((b) => b.id);
-        if (candidates.length === 0) throw new GtError('no unassigned ready work to claim');
-        const claimed = store.transact('ready --claim', (tx) => {
-          // Under the lock: the first candidate still open and unassigned wins.
-          for (const id of candidates) {
-            const b = tx.get(id);
-            if (!b || b.status !== 'open' || b.assignee) continue;
-            claim(tx, b, tx.actor);
-            tx.put(b);
-            tx.note(`claim ${id} for ${tx.actor}`);
-            return b;
-          }
-          throw new ConflictError('every ready bead was claimed by someone else meanwhile; run bd ready again');
-        });
-        return { data: publicBead(claimed), text: `${ctx.color.green('✓')} Claimed ${claimed.id}: ${claimed.title}` };
-      }
-      const limit = limitOf(values, 100);
-      const out = renderList(ctx, store, work, work.length, limit);
-      if (!ctx.json && work.length === 0) out.text = 'No ready work.';
-      return out;
-    }, !values.claim);
+    return withStoreLight(
+      ctx,
+      (store) => {
+        const cfg = store.typeConfig();
+        const f: ReadyFilter = {
+          ...commonFilter(store, values),
+          type: values.type ? normalizeType(values.type, cfg) : undefined,
+          excludeTypes: listFlag(values['exclude-type']),
+          includeEphemeral: values['include-ephemeral'] || !!values.mol,
+          includeDeferred: values['include-deferred'],
+        };
+        if (values.mol) f.parent = store.resolve(values.mol);
+        if (values.status && values.status !== 'open') {
+          throw new UsageError('bd ready only lists open beads; use bd list --status for others');
+        }
+        const work = sortBeads(readyWork(store.graph(), store.blocked(), f), sort);
+        if (values.claim) {
+          const candidates = work.filter((b) => !b.assignee).map((b) => b.id);
+          if (candidates.length === 0) throw new GtError('no unassigned ready work to claim');
+          const claimed = store.transact('ready --claim', (tx) => {
+            // Under the lock: the first candidate still open and unassigned wins.
+            for (const id of candidates) {
+              const b = tx.get(id);
+              if (b?.status !== 'open' || b.assignee) continue;
+              claim(tx, b, tx.actor);
+              tx.put(b);
+              tx.note(`claim ${id} for ${tx.actor}`);
+              return b;
+            }
+            throw new ConflictError(
+              'every ready bead was claimed by someone else meanwhile; run bd ready again',
+            );
+          });
+          return {
+            data: publicBead(claimed),
+            text: `${ctx.color.green('✓')} Claimed ${claimed.id}: ${claimed.title}`,
+          };
+        }
+        const limit = limitOf(values, 100);
+        const out = renderList(ctx, store, work, work.length, limit);
+        if (!ctx.json && work.length === 0) out.text = 'No ready work.';
+        return out;
+      },
+      !values.claim,
+    );
   },
 };
 
@@ -659,14 +736,27 @@ const blocked: CommandDef = {
         blocked_by_count: e.blocked_by.length,
       }));
       const text = entries.length
-        ? entries.map((e) => `${beadLine(e.bead, ctx.color, true)}\n    blocked by: ${e.blocked_by.join(', ')}`).join('\n')
+        ? entries
+            .map((e) => `${beadLine(e.bead, ctx.color, true)}\n    blocked by: ${e.blocked_by.join(', ')}`)
+            .join('\n')
         : 'Nothing is blocked.';
       return { data, text };
     });
   },
 };
 
-export const issueCommands: CommandDef[] = [init, create, q, show, list, update, close, reopen, ready, blocked];
+export const issueCommands: CommandDef[] = [
+  init,
+  create,
+  q,
+  show,
+  list,
+  update,
+  close,
+  reopen,
+  ready,
+  blocked,
+];
 
 // Re-exported for other command modules that build on the same pieces.
 export { addComment, commonFilter, descendantsOf, filterOptions, renderList };
