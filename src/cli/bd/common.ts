@@ -2,7 +2,7 @@
 // JSON/text shapes of beads.
 
 import type { Graph } from '../../beads/graph.ts';
-import { type BeadSummary, parentOf } from '../../beads/record.ts';
+import { type BeadSummary, canonical, parentOf } from '../../beads/record.ts';
 import { BeadStore } from '../../beads/store.ts';
 import { type Bead, parsePriority } from '../../beads/types.ts';
 import { UsageError } from '../../errors.ts';
@@ -104,7 +104,7 @@ export function withCounts(s: BeadSummary, g: Graph): Record<string, unknown> {
 
 /** A full bead for JSON output (internal fields removed). */
 export function publicBead(b: Bead): Record<string, unknown> {
-  const { child_counter: _cc, ...rest } = b as any;
+  const { child_counter: _cc, ...rest } = canonical(b) as any;
   return rest;
 }
 
