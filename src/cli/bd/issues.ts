@@ -507,7 +507,10 @@ export function applyUpdate(
       changed.push(k);
     }
   };
-  if (v.claim) claim(tx, b, tx.actor);
+  if (v.claim) {
+    claim(tx, b, tx.actor);
+    changed.push(`claimed by ${tx.actor}`);
+  }
   if (v.status !== undefined) {
     const old = b.status;
     setStatus(tx, b, v.status);
@@ -542,7 +545,9 @@ export function applyUpdate(
   for (const l of listFlag(v['add-label'])) labels.add(l);
   for (const l of listFlag(v['remove-label'])) labels.delete(l);
   for (const l of labels) validateLabel(l);
-  set('labels', [...labels].sort());
+  const nextLabels = [...labels].sort();
+  if (nextLabels.join('\n') !== (b.labels ?? []).join('\n'))
+    set('labels', nextLabels.length ? nextLabels : undefined);
   let meta = b.metadata ? { ...b.metadata } : {};
   if (v.metadata !== undefined) meta = jsonObjectFlag('metadata', v.metadata)!;
   for (const kv of v['set-metadata'] ?? []) {
