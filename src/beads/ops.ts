@@ -184,7 +184,7 @@ export function addDependency(
   source: Bead,
   targetId: string,
   type: string,
-  opts: { metadata?: string; sourceIsNew?: boolean; noCycleCheck?: boolean } = {},
+  opts: { metadata?: string; sourceIsNew?: boolean; noCycleCheck?: boolean; allowCrossEpic?: boolean } = {},
 ): Dependency {
   validateDepType(type);
   if (targetId === source.id) throw new ValidationError(`${source.id} cannot depend on itself`);
@@ -196,7 +196,12 @@ export function addDependency(
       `dependency target ${targetId} does not exist (for ${source.id}); create it first or use external:<project>:<capability>`,
     );
   }
-  if (type === 'blocks' && target && (source.issue_type === 'epic') !== (target.issue_type === 'epic')) {
+  if (
+    type === 'blocks' &&
+    target &&
+    !opts.allowCrossEpic &&
+    (source.issue_type === 'epic') !== (target.issue_type === 'epic')
+  ) {
     throw new ValidationError(
       `${source.id} (${source.issue_type}) cannot be blocked by ${targetId} (${target.issue_type}): tasks can only block tasks, epics can only block epics; use parent-child or related`,
     );
@@ -292,7 +297,7 @@ export function closeGuard(tx: BeadTx, b: Bead, force: boolean): string | null {
     if (open.length)
       return `epic ${b.id} has open children (${open.join(', ')}); close them first or use --force`;
   }
-  const gate = gateUnsatisfied(tx, b);
+  const gate = gateUnsatisfied((id) => tx.get(id), b);
   if (gate) return `${b.id} is a gate whose condition is not met (${gate}); use --force to close it anyway`;
   const node = g.byId.get(b.id);
   if (node && computeBlocked(g).has(b.id)) {
@@ -303,7 +308,7 @@ export function closeGuard(tx: BeadTx, b: Bead, force: boolean): string | null {
 }
 
 /** Machine-checkable gate conditions (spec §6.9); human and mail gates close by hand. */
-export function gateUnsatisfied(tx: BeadTx, b: Bead): string | null {
+export function gateUnsatisfied(get: (id: string) => Bead | undefined, b: Bead): string | null {
   if (b.issue_type !== 'gate' || !b.await_type) return null;
   switch (b.await_type) {
     case 'timer': {
@@ -311,7 +316,7 @@ export function gateUnsatisfied(tx: BeadTx, b: Bead): string | null {
       return Date.now() < until ? `timer until ${new Date(until).toISOString()}` : null;
     }
     case 'bead': {
-      const t = b.await_id ? tx.get(b.await_id) : undefined;
+      const t = b.await_id ? get(b.await_id) : undefined;
       return t && t.status !== 'closed' ? `waiting for ${b.await_id} to close` : null;
     }
     case 'gh:run':

@@ -392,29 +392,42 @@ export class BeadTx {
 
   /** A fresh hash id with the adaptive length of spec §2.1; `infix` gives `<prefix>-mol-...` ids. */
   newId(input: { title: string; description?: string; infix?: string; prefix?: string }): string {
-    const base = input.prefix ?? this.store.prefix();
-    const prefix = input.infix ? `${base}-${input.infix}` : base;
+    return this.idAllocator(input)(input.title, input.description);
+  }
+
+  /**
+   * An allocator for many ids under one prefix: the existing ids are counted once, and the
+   * adaptive length grows with what it hands out (a 30,000-step pour stays linear).
+   */
+  idAllocator(
+    opts: { infix?: string; prefix?: string } = {},
+  ): (title: string, description?: string) => string {
+    const base = opts.prefix ?? this.store.prefix();
+    const prefix = opts.infix ? `${base}-${opts.infix}` : base;
     const cfg = this.store.config();
-    let n = 0;
     const head = `${prefix}-`;
+    let n = 0;
     for (const p of this.ltx.paths(`${BEADS_DIR}/`)) {
       const id = p.slice(p.lastIndexOf('/') + 1, -5);
+      if (id.startsWith(head) && isTopLevel(id) && !id.slice(head.length).includes('-')) n++;
+    }
+    for (const id of this.store.wisps.all().keys()) {
       if (id.startsWith(head) && isTopLevel(id) && !id.slice(head.length).includes('-')) n++;
     }
     const min = Number(cfg.min_hash_length) || 3;
     const max = Math.min(Number(cfg.max_hash_length) || 8, 8);
     const prob = Number(cfg.max_collision_prob) || 0.25;
-    return generateUniqueId(
-      {
-        prefix,
-        title: input.title,
-        description: input.description ?? '',
-        creator: this.actor,
-        createdAt: new Date(this.now),
-      },
-      adaptiveLength(n, min, max, prob),
-      (id) => this.exists(id),
-    );
+    const handed = new Set<string>();
+    return (title, description = '') => {
+      const id = generateUniqueId(
+        { prefix, title, description, creator: this.actor, createdAt: new Date(this.now) },
+        adaptiveLength(n, min, max, prob),
+        (cand) => handed.has(cand) || this.exists(cand),
+      );
+      handed.add(id);
+      n++;
+      return id;
+    };
   }
 
   /** Next child id `P.N` (spec §2.2), bumping the parent's counter. */

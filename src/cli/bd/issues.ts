@@ -32,6 +32,7 @@ import {
   ValidationError,
 } from '../../beads/types.ts';
 import { ConflictError, GtError, UsageError } from '../../errors.ts';
+import { closeStep } from '../../formula/molecule.ts';
 import { loadCodec } from '../../ledger/codec.ts';
 import type { CommandDef, Ctx, Output } from '../framework.ts';
 import {
@@ -47,6 +48,7 @@ import {
   withStore,
   withStoreLight,
 } from './common.ts';
+import { readyInMolecule } from './formulas.ts';
 
 // ---- init -----------------------------------------------------------------------------------
 
@@ -598,8 +600,28 @@ const close: CommandDef = {
     },
     session: { type: 'string', desc: 'agent session id that closed it', arg: 'ID' },
     'suggest-next': { type: 'boolean', desc: 'list beads this close made ready' },
+    continue: { type: 'boolean', desc: "molecule step: claim and print the molecule's next step" },
   },
   run(ctx, { values, positionals }) {
+    if (values.continue) {
+      if (positionals.length !== 1) throw new UsageError('--continue closes one step at a time');
+      return withStore(ctx, (store) => {
+        const r = closeStep(store, store.resolve(positionals[0]), {
+          reason: values.reason ?? values.message,
+          force: values.force,
+          claimNext: true,
+        });
+        const lines = [`${ctx.color.green('✓')} Closed ${r.closed}`];
+        if (r.progress) lines.push(`Molecule ${r.molecule_id}: ${r.progress.completed}/${r.progress.total}`);
+        if (r.next) lines.push(`Next: ${r.next.id} ${r.next.title} (claimed)`);
+        else if (r.progress?.complete) lines.push('Molecule complete.');
+        const { progress, ...rest } = r;
+        return {
+          data: { ...rest, completed: progress?.completed, total: progress?.total },
+          text: lines.join('\n'),
+        };
+      });
+    }
     return withStore(ctx, (store) => {
       const ids = positionals.map((p) => store.resolve(p));
       const readyBefore = new Set(readyWork(store.graph(), store.blocked()).map((b) => b.id));
@@ -670,6 +692,7 @@ const ready: CommandDef = {
     mol: { type: 'string', desc: 'ready steps of this molecule', arg: 'ID' },
   },
   run(ctx, { values }) {
+    if (values.mol) return readyInMolecule(ctx, values.mol);
     const sort = (values.sort ?? 'priority') as SortPolicy;
     if (!['priority', 'oldest', 'hybrid'].includes(sort)) {
       throw new UsageError(`--sort must be priority, oldest or hybrid, got "${values.sort}"`);
@@ -682,10 +705,9 @@ const ready: CommandDef = {
           ...commonFilter(store, values),
           type: values.type ? normalizeType(values.type, cfg) : undefined,
           excludeTypes: listFlag(values['exclude-type']),
-          includeEphemeral: values['include-ephemeral'] || !!values.mol,
+          includeEphemeral: values['include-ephemeral'],
           includeDeferred: values['include-deferred'],
         };
-        if (values.mol) f.parent = store.resolve(values.mol);
         if (values.status && values.status !== 'open') {
           throw new UsageError('bd ready only lists open beads; use bd list --status for others');
         }

@@ -1,0 +1,404 @@
+// Molecules: a cooked proto instantiated as beads (pour: committed; wisp: operational plane),
+// molecule-local progress (spec §6.8), squash and burn (§6.7), bonds.
+
+import { buildGraph, type Graph } from '../beads/graph.ts';
+import { addDependency, closeBead, deleteBead } from '../beads/ops.ts';
+import type { BeadSummary } from '../beads/record.ts';
+import type { BeadStore, BeadTx } from '../beads/store.ts';
+import type { Bead } from '../beads/types.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import type { Proto } from './cook.ts';
+
+export interface InstantiateOptions {
+  ephemeral: boolean;
+  assignee?: string;
+  /** Only the root bead; steps are read from the formula at run time. */
+  rootOnly?: boolean;
+}
+
+export interface InstantiateResult {
+  new_epic_id: string;
+  id_mapping: Record<string, string>;
+  created: number;
+  phase: 'liquid' | 'vapor';
+}
+
+/** Create the molecule's beads inside `tx` (one commit for a pour; wisp files for a wisp). */
+export function instantiate(tx: BeadTx, proto: Proto, opts: InstantiateOptions): InstantiateResult {
+  const alloc = tx.idAllocator({ infix: opts.ephemeral ? 'wisp' : 'mol' });
+  const mapping: Record<string, string> = {};
+  const protos = opts.rootOnly ? [proto.root] : [proto.root, ...proto.steps];
+  // Ids first (edges may point forward). The proto key enters the hash so repeated titles differ.
+  for (const p of protos) mapping[p.key] = alloc(p.title, `${p.description ?? ''}\0${p.key}`);
+  const now = tx.now;
+  for (const p of protos) {
+    const isRoot = p === proto.root;
+    const metadata: Record<string, unknown> = { ...(p.metadata ?? {}) };
+    if (isRoot) {
+      metadata.formula = proto.formula;
+      if (Object.keys(proto.vars).length) metadata.formula_vars = proto.vars;
+      if (opts.rootOnly) metadata.root_only = true;
+    } else if (p.stepId) metadata.step = p.stepId;
+    if (p.run) metadata.run = p.run;
+    const bead: Bead = {
+      id: mapping[p.key],
+      title: p.title,
+      description: p.description,
+      notes: p.notes,
+      acceptance_criteria: p.acceptance,
+      status: 'open',
+      priority: p.priority,
+      issue_type: p.issue_type,
+      assignee: isRoot ? (opts.assignee ?? p.assignee) : p.assignee,
+      owner: tx.store.email(),
+      created_at: now,
+      created_by: tx.actor,
+      updated_at: now,
+      labels: [...new Set(p.labels)].sort(),
+      metadata,
+      ephemeral: opts.ephemeral || undefined,
+      await_type: p.await_type,
+      await_id: p.await_id,
+      timeout: p.timeout || undefined,
+      mol_type: isRoot ? 'work' : undefined,
+      dependencies: p.deps
+        .filter((d) => mapping[d.target])
+        .map((d) => ({
+          issue_id: mapping[p.key],
+          depends_on_id: mapping[d.target],
+          type: d.type,
+          created_at: now,
+          created_by: tx.actor,
+          ...(d.metadata ? { metadata: d.metadata } : {}),
+        })),
+    };
+    tx.put(bead);
+  }
+  const root = mapping[proto.root.key];
+  tx.note(`${opts.ephemeral ? 'wisp' : 'pour'} ${proto.formula} → ${root} (${protos.length} beads)`);
+  return {
+    new_epic_id: root,
+    id_mapping: mapping,
+    created: protos.length,
+    phase: opts.ephemeral ? 'vapor' : 'liquid',
+  };
+}
+
+// ---- progress -------------------------------------------------------------------------------
+
+export type StepState = 'done' | 'current' | 'blocked' | 'ready' | 'pending';
+
+export interface StepProgress {
+  id: string;
+  title: string;
+  status: string;
+  state: StepState;
+  issue_type: string;
+  step?: string;
+  blocked_by: string[];
+  run?: string;
+}
+
+export interface MoleculeProgress {
+  molecule_id: string;
+  title: string;
+  formula?: string;
+  ephemeral: boolean;
+  total: number;
+  completed: number;
+  in_progress: number;
+  current_step: StepProgress | null;
+  next_step: StepProgress | null;
+  complete: boolean;
+  steps: StepProgress[];
+}
+
+/** Root plus every descendant by parent-child edges, plus ids `root.*` (spec §6.8). */
+export function moleculeMembers(g: Graph, rootId: string): string[] {
+  const out = [rootId];
+  const seen = new Set(out);
+  for (let i = 0; i < out.length; i++) {
+    for (const c of g.children.get(out[i]) ?? []) {
+      if (!seen.has(c)) {
+        seen.add(c);
+        out.push(c);
+      }
+    }
+  }
+  for (const id of g.byId.keys()) {
+    if (!seen.has(id) && id.startsWith(`${rootId}.`)) {
+      seen.add(id);
+      out.push(id);
+    }
+  }
+  return out;
+}
+
+function waitsGate(metadata?: string): string {
+  try {
+    return metadata ? (JSON.parse(metadata).gate ?? 'all-children') : 'all-children';
+  } catch {
+    return 'all-children';
+  }
+}
+
+/** Molecule-local readiness: blockers inside the molecule that are not closed; parent-child never blocks. */
+export function moleculeProgress(g: Graph, rootId: string): MoleculeProgress {
+  const root = g.byId.get(rootId);
+  if (!root) throw new NotFoundError(`no molecule with id "${rootId}"`);
+  const members = moleculeMembers(g, rootId);
+  const inside = new Set(members);
+  const steps: StepProgress[] = [];
+  const blockDepth = new Map<string, number>();
+  for (const id of members.slice(1)) {
+    const s = g.byId.get(id)!;
+    const blockers: string[] = [];
+    let intra = 0;
+    for (const d of s.dependencies ?? []) {
+      if (!inside.has(d.depends_on_id)) continue;
+      const t = g.byId.get(d.depends_on_id)!;
+      if (d.type === 'blocks' || d.type === 'conditional-blocks') {
+        intra++;
+        if (t.status !== 'closed') blockers.push(t.id);
+      } else if (d.type === 'waits-for') {
+        const kids = (g.children.get(t.id) ?? []).map((k) => g.byId.get(k)!).filter(Boolean);
+        if (waitsGate(d.metadata) === 'any-children' && kids.some((k) => k.status === 'closed')) continue;
+        for (const k of kids) if (k.status !== 'closed' && inside.has(k.id)) blockers.push(k.id);
+      }
+    }
+    blockDepth.set(id, intra);
+    const ready = (s.status === 'open' || s.status === 'in_progress') && blockers.length === 0;
+    const state: StepState =
+      s.status === 'closed'
+        ? 'done'
+        : s.status === 'in_progress'
+          ? 'current'
+          : s.status === 'blocked'
+            ? 'blocked'
+            : ready
+              ? 'ready'
+              : 'pending';
+    const meta = (s.metadata ?? {}) as Record<string, unknown>;
+    steps.push({
+      id,
+      title: s.title,
+      status: s.status,
+      state,
+      issue_type: s.issue_type,
+      ...(typeof meta.step === 'string' ? { step: meta.step } : {}),
+      blocked_by: blockers,
+      ...(typeof meta.run === 'string' ? { run: meta.run } : {}),
+    });
+  }
+  // Stable sort by how many intra-molecule blocking edges a step has (fewest first).
+  const order = new Map(steps.map((s, i) => [s.id, i]));
+  steps.sort((a, b) => blockDepth.get(a.id)! - blockDepth.get(b.id)! || order.get(a.id)! - order.get(b.id)!);
+  const completed = steps.filter((s) => s.state === 'done').length;
+  const current = steps.filter((s) => s.state === 'current');
+  const next = steps.find((s) => s.state === 'ready' && s.issue_type !== 'gate') ?? null;
+  const meta = (root.metadata ?? {}) as Record<string, unknown>;
+  return {
+    molecule_id: rootId,
+    title: root.title,
+    ...(typeof meta.formula === 'string' ? { formula: meta.formula } : {}),
+    ephemeral: !!root.ephemeral,
+    total: steps.length,
+    completed,
+    in_progress: current.length,
+    current_step: current[current.length - 1] ?? null,
+    next_step: next,
+    complete: steps.length > 0 && completed === steps.length,
+    steps,
+  };
+}
+
+/** Steps ready to work on now (open, no open blockers inside the molecule), gates excluded. */
+export function readySteps(p: MoleculeProgress): StepProgress[] {
+  return p.steps.filter((s) => s.state === 'ready' && s.status === 'open' && s.issue_type !== 'gate');
+}
+
+/** The molecule a bead belongs to: walk parent-child edges up to a molecule/epic root. */
+export function moleculeOf(g: Graph, id: string): string | null {
+  let cur = g.byId.get(id);
+  let last: BeadSummary | undefined;
+  for (let i = 0; cur && i < 50; i++) {
+    if (cur.issue_type === 'molecule' || (cur.labels ?? []).includes('template')) return cur.id;
+    last = cur;
+    const parent = cur.dependencies?.find((d) => d.type === 'parent-child')?.depends_on_id;
+    cur = parent ? g.byId.get(parent) : undefined;
+  }
+  return last && last.id !== id && last.issue_type === 'epic' ? last.id : null;
+}
+
+/** Which molecule an actor is on: its in_progress steps, then its hooked beads (spec §6.8). */
+export function currentMoleculeFor(g: Graph, actor: string): string | null {
+  for (const status of ['in_progress', 'hooked']) {
+    for (const b of g.byId.values()) {
+      if (b.status !== status || b.assignee !== actor) continue;
+      if (b.issue_type === 'molecule') return b.id;
+      const m = moleculeOf(g, b.id);
+      if (m) return m;
+      // A hooked work bead points at its molecule through a blocks edge (gt sling's bond).
+      for (const d of b.dependencies ?? []) {
+        const t = g.byId.get(d.depends_on_id);
+        if (d.type === 'blocks' && t?.issue_type === 'molecule') return t.id;
+      }
+    }
+  }
+  return null;
+}
+
+// ---- squash, burn, bond ---------------------------------------------------------------------
+
+export interface SquashResult {
+  molecule_id: string;
+  digest_id: string | null;
+  squashed: number;
+  kept_children: boolean;
+}
+
+/** Turn a wisp's steps into one closed digest bead in the ledger (spec §6.7). */
+export function squash(
+  store: BeadStore,
+  rootId: string,
+  opts: { summary?: string; keepChildren?: boolean },
+): SquashResult {
+  const g = store.graph();
+  const members = moleculeMembers(g, rootId);
+  const root = g.byId.get(rootId);
+  if (!root) throw new NotFoundError(`no molecule with id "${rootId}"`);
+  const children = members.slice(1).map((id) => g.byId.get(id)!);
+  const wisps = children.filter((c) => c.ephemeral);
+  if (!wisps.length)
+    return { molecule_id: rootId, digest_id: null, squashed: 0, kept_children: !!opts.keepChildren };
+  return store.transact(`mol squash ${rootId}`, (tx) => {
+    const full = wisps.map((w) => tx.must(w.id));
+    const summary =
+      opts.summary ??
+      [
+        '## Molecule Execution Summary',
+        '',
+        `Molecule: ${root.title} (${rootId})`,
+        '',
+        ...full.map((b) => {
+          const desc = b.description ? `\n  ${b.description.slice(0, 200).replace(/\n/g, ' ')}` : '';
+          const outcome = b.close_reason ? `\n  *Outcome: ${b.close_reason}*` : '';
+          return `- [${b.status}] ${b.title}${desc}${outcome}`;
+        }),
+      ].join('\n');
+    const digestId = tx.newId({ title: `Digest: ${root.title}`, description: summary });
+    const digest: Bead = {
+      id: digestId,
+      title: `Digest: ${root.title}`,
+      description: summary,
+      status: 'closed',
+      priority: root.priority,
+      issue_type: 'task',
+      created_at: tx.now,
+      created_by: tx.actor,
+      updated_at: tx.now,
+      closed_at: tx.now,
+      close_reason: `Squashed from ${wisps.length} wisps`,
+      dependencies: [],
+    };
+    const rootBead = tx.must(rootId);
+    if (rootBead.ephemeral) {
+      // The root leaves the operational plane: closed and committed with its digest.
+      rootBead.ephemeral = undefined;
+      rootBead.status = 'closed';
+      rootBead.closed_at = tx.now;
+      rootBead.close_reason = `Squashed: ${wisps.length} steps → digest ${digestId}`;
+      rootBead.updated_at = tx.now;
+      rootBead.dependencies = (rootBead.dependencies ?? []).filter(
+        (d) => !wisps.some((w) => w.id === d.depends_on_id),
+      );
+      tx.put(rootBead);
+    }
+    addDependency(tx, digest, rootId, 'parent-child', { sourceIsNew: true });
+    tx.put(digest);
+    if (!opts.keepChildren) for (const w of wisps) tx.delete(w.id);
+    tx.note(`squash ${rootId}: ${wisps.length} steps → ${digestId}`);
+    return {
+      molecule_id: rootId,
+      digest_id: digestId,
+      squashed: wisps.length,
+      kept_children: !!opts.keepChildren,
+    };
+  });
+}
+
+/** Discard a molecule and its descendants, no digest. */
+export function burn(store: BeadStore, rootIds: string[]): { burned: string[] } {
+  const g = store.graph();
+  const all: string[] = [];
+  for (const r of rootIds) {
+    if (!g.byId.get(r)) throw new NotFoundError(`no molecule with id "${r}"`);
+    all.push(...moleculeMembers(g, r));
+  }
+  const unique = [...new Set(all)];
+  store.transact(`mol burn ${rootIds.join(' ')}`, (tx) => {
+    // Children first, so reference cleanup never touches a bead about to go.
+    for (const id of [...unique].reverse()) if (tx.exists(id)) deleteBead(tx, id);
+  });
+  return { burned: unique };
+}
+
+export type BondType = 'sequential' | 'parallel' | 'conditional';
+
+/** Join molecule B to A: sequential → B blocks on A; conditional → conditional-blocks; parallel → B becomes A's child. */
+export function bond(
+  store: BeadStore,
+  a: string,
+  b: string,
+  type: BondType,
+): { from: string; to: string; dependency_type: string } {
+  const depType =
+    type === 'sequential' ? 'blocks' : type === 'conditional' ? 'conditional-blocks' : 'parent-child';
+  return store.transact(`mol bond ${a} ${b} (${type})`, (tx) => {
+    const bb = tx.must(b);
+    if (!tx.exists(a)) throw new NotFoundError(`no bead with id "${a}"`);
+    if ((bb.dependencies ?? []).some((d) => d.depends_on_id === a)) {
+      throw new ConflictError(`${b} is already bonded to ${a}`);
+    }
+    // Molecules join across types (an epic step can follow a task), so the epic/task rule is not applied.
+    addDependency(tx, bb, a, depType, { allowCrossEpic: true });
+    tx.put(bb);
+    tx.note(`bond ${b} → ${a} (${depType})`);
+    return { from: b, to: a, dependency_type: depType };
+  });
+}
+
+/**
+ * Close a step and, with `claimNext`, claim the molecule's next ready step for the actor:
+ * one commit for both (the molecule is the state).
+ */
+export function closeStep(
+  store: BeadStore,
+  stepId: string,
+  opts: { reason?: string; force?: boolean; claimNext?: boolean },
+): {
+  closed: string;
+  molecule_id: string | null;
+  next: StepProgress | null;
+  progress: MoleculeProgress | null;
+} {
+  return store.transact(`close ${stepId}`, (tx) => {
+    closeBead(tx, tx.must(stepId), { reason: opts.reason, force: opts.force });
+    const g = buildGraph(tx.summaries());
+    const mol = moleculeOf(g, stepId);
+    if (!mol) return { closed: stepId, molecule_id: null, next: null, progress: null };
+    let progress = moleculeProgress(g, mol);
+    const next = readySteps(progress)[0] ?? null;
+    if (next && opts.claimNext) {
+      const b = tx.must(next.id);
+      b.status = 'in_progress';
+      b.assignee = tx.actor;
+      b.started_at ??= tx.now;
+      b.updated_at = tx.now;
+      tx.put(b);
+      tx.note(`claim ${next.id} for ${tx.actor} (molecule ${mol})`);
+      progress = moleculeProgress(buildGraph(tx.summaries()), mol);
+    }
+    return { closed: stepId, molecule_id: mol, next, progress };
+  });
+}
