@@ -250,9 +250,10 @@ export function parsePriority(input: string | number): number {
 }
 
 export function validateDepType(type: string): void {
-  if (!/^[a-z][a-z0-9_:-]{0,49}$/.test(type)) {
+  // Any 1-50 character string (spec §3.1), one line, without surrounding spaces.
+  if (type.length < 1 || type.length > 50 || type.trim() !== type || /[\x00-\x1f\x7f]/.test(type)) {
     throw new ValidationError(
-      `invalid dependency type "${type}": 1-50 lowercase characters, e.g. ${WELL_KNOWN_DEP_TYPES.slice(0, 5).join(', ')}`,
+      `invalid dependency type ${JSON.stringify(type)}: 1-50 characters on one line, e.g. ${WELL_KNOWN_DEP_TYPES.slice(0, 5).join(', ')}`,
     );
   }
 }

@@ -2,10 +2,12 @@
 import type { Program } from '../framework.ts';
 import { VERSION } from '../version.ts';
 import { issueCommands } from './issues.ts';
+import { queryCommands } from './queries.ts';
+import { relationCommands } from './relations.ts';
 
 export const bdProgram: Program = {
   name: 'bd',
   version: VERSION,
   summary: 'beads, a git-native issue tracker (state lives in refs/beads/ledger or refs/gt/ledger)',
-  commands: [...issueCommands],
+  commands: [...issueCommands, ...relationCommands, ...queryCommands],
 };
