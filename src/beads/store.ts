@@ -333,9 +333,12 @@ export class BeadTx {
   }
 
   get(id: string): Bead | undefined {
-    if (this.wispChanges.has(id)) return this.wispChanges.get(id) ?? undefined;
+    const changed = this.wispChanges.get(id);
+    if (changed) return structuredClone(changed);
     const b = this.ltx.get(beadPath(id)) as Bead | undefined;
     if (b) return structuredClone(b);
+    // A wisp removed in this transaction (deleted, or moved into the ledger above) is gone.
+    if (this.wispChanges.has(id)) return undefined;
     const w = this.store.wisps.get(id);
     return w ? structuredClone(w) : undefined;
   }
@@ -348,8 +351,8 @@ export class BeadTx {
   }
 
   exists(id: string): boolean {
-    if (this.wispChanges.has(id)) return this.wispChanges.get(id) != null;
-    return this.ltx.has(beadPath(id)) || !!this.store.wisps.get(id);
+    if (this.wispChanges.get(id) || this.ltx.has(beadPath(id))) return true;
+    return !this.wispChanges.has(id) && !!this.store.wisps.get(id);
   }
 
   put(bead: Bead): void {

@@ -149,16 +149,13 @@ export function moleculeProgress(g: Graph, rootId: string): MoleculeProgress {
   const members = moleculeMembers(g, rootId);
   const inside = new Set(members);
   const steps: StepProgress[] = [];
-  const blockDepth = new Map<string, number>();
   for (const id of members.slice(1)) {
     const s = g.byId.get(id)!;
     const blockers: string[] = [];
-    let intra = 0;
     for (const d of s.dependencies ?? []) {
       if (!inside.has(d.depends_on_id)) continue;
       const t = g.byId.get(d.depends_on_id)!;
       if (d.type === 'blocks' || d.type === 'conditional-blocks') {
-        intra++;
         if (t.status !== 'closed') blockers.push(t.id);
       } else if (d.type === 'waits-for') {
         const kids = (g.children.get(t.id) ?? []).map((k) => g.byId.get(k)!).filter(Boolean);
@@ -166,7 +163,6 @@ export function moleculeProgress(g: Graph, rootId: string): MoleculeProgress {
         for (const k of kids) if (k.status !== 'closed' && inside.has(k.id)) blockers.push(k.id);
       }
     }
-    blockDepth.set(id, intra);
     const ready = (s.status === 'open' || s.status === 'in_progress') && blockers.length === 0;
     const state: StepState =
       s.status === 'closed'
@@ -190,9 +186,7 @@ export function moleculeProgress(g: Graph, rootId: string): MoleculeProgress {
       ...(typeof meta.run === 'string' ? { run: meta.run } : {}),
     });
   }
-  // Stable sort by how many intra-molecule blocking edges a step has (fewest first).
-  const order = new Map(steps.map((s, i) => [s.id, i]));
-  steps.sort((a, b) => blockDepth.get(a.id)! - blockDepth.get(b.id)! || order.get(a.id)! - order.get(b.id)!);
+  topoSort(steps, g, inside);
   const completed = steps.filter((s) => s.state === 'done').length;
   const current = steps.filter((s) => s.state === 'current');
   const next = steps.find((s) => s.state === 'ready' && s.issue_type !== 'gate') ?? null;
@@ -210,6 +204,43 @@ export function moleculeProgress(g: Graph, rootId: string): MoleculeProgress {
     complete: steps.length > 0 && completed === steps.length,
     steps,
   };
+}
+
+/**
+ * Order steps so every step comes after the steps it waits on (Kahn's algorithm over the
+ * molecule's blocks/waits-for edges); ties keep discovery order. The original sorts by the
+ * number of blocking edges, which puts a long chain in arbitrary order.
+ */
+function topoSort(steps: StepProgress[], g: Graph, inside: Set<string>): void {
+  const index = new Map(steps.map((s, i) => [s.id, i]));
+  const waitsOn = new Map<string, string[]>();
+  const indegree = new Map<string, number>(steps.map((s) => [s.id, 0]));
+  for (const s of steps) {
+    for (const d of g.byId.get(s.id)?.dependencies ?? []) {
+      if (d.type === 'parent-child' || !inside.has(d.depends_on_id) || !index.has(d.depends_on_id)) continue;
+      const list = waitsOn.get(d.depends_on_id) ?? [];
+      list.push(s.id);
+      waitsOn.set(d.depends_on_id, list);
+      indegree.set(s.id, indegree.get(s.id)! + 1);
+    }
+  }
+  const ready = steps.filter((s) => indegree.get(s.id) === 0).map((s) => s.id);
+  const out: string[] = [];
+  while (ready.length) {
+    ready.sort((a, b) => index.get(a)! - index.get(b)!);
+    const id = ready.shift()!;
+    out.push(id);
+    for (const next of waitsOn.get(id) ?? []) {
+      const n = indegree.get(next)! - 1;
+      indegree.set(next, n);
+      if (n === 0) ready.push(next);
+    }
+  }
+  // A cycle (only possible through hand edits) keeps its members at the end, in discovery order.
+  const placed = new Set(out);
+  for (const s of steps) if (!placed.has(s.id)) out.push(s.id);
+  const rank = new Map(out.map((id, i) => [id, i]));
+  steps.sort((a, b) => rank.get(a.id)! - rank.get(b.id)!);
 }
 
 /** Steps ready to work on now (open, no open blockers inside the molecule), gates excluded. */

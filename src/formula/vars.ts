@@ -10,7 +10,16 @@ export function substitute(text: string, vars: Record<string, string>): string;
 export function substitute(text: string | undefined, vars: Record<string, string>): string | undefined;
 export function substitute(text: string | undefined, vars: Record<string, string>): string | undefined {
   if (text === undefined) return undefined;
-  return text.replace(PLACEHOLDER, (whole, name: string) => (Object.hasOwn(vars, name) ? vars[name] : whole));
+  // A few passes, so a default may mention another var ("Work on {{thing}}"); bounded against loops.
+  let out = text;
+  for (let pass = 0; pass < 4; pass++) {
+    const next = out.replace(PLACEHOLDER, (whole, name: string) =>
+      Object.hasOwn(vars, name) ? vars[name] : whole,
+    );
+    if (next === out) break;
+    out = next;
+  }
+  return out;
 }
 
 export function placeholders(text: string | undefined): string[] {
