@@ -433,3 +433,95 @@ export function closeStep(
     return { closed: stepId, molecule_id: mol, next, progress };
   });
 }
+
+// ---- root-only wisps ------------------------------------------------------------------------
+// A root-only wisp stores just its root; its steps are read from the formula at run time as
+// virtual beads `<root>.<step>`, and which of them are done lives in the root's metadata.
+
+export interface RootOnlyInfo {
+  formula: string;
+  vars: Record<string, string>;
+  done: string[];
+}
+
+export function rootOnlyInfo(root: { metadata?: Record<string, unknown> }): RootOnlyInfo | null {
+  const m = (root.metadata ?? {}) as Record<string, any>;
+  if (!m.root_only || typeof m.formula !== 'string') return null;
+  return {
+    formula: m.formula,
+    vars: m.formula_vars ?? {},
+    done: Array.isArray(m.done_steps) ? m.done_steps : [],
+  };
+}
+
+/** Virtual step beads of a root-only wisp, built from its cooked proto. */
+export function virtualSteps(root: BeadSummary, proto: Proto, done: string[]): BeadSummary[] {
+  const prefix = `${proto.root.key}.`;
+  const idOf = (key: string) => (key === proto.root.key ? root.id : `${root.id}.${key.slice(prefix.length)}`);
+  const doneSet = new Set(done);
+  return proto.steps.map((p) => {
+    const rel = p.key.slice(prefix.length);
+    const closed = doneSet.has(rel);
+    return {
+      id: idOf(p.key),
+      title: p.title,
+      status: closed ? 'closed' : 'open',
+      priority: p.priority,
+      issue_type: p.issue_type,
+      created_at: root.created_at,
+      updated_at: root.updated_at,
+      ...(closed ? { closed_at: root.updated_at } : {}),
+      ephemeral: true,
+      labels: p.labels,
+      metadata: { ...(p.stepId ? { step: p.stepId } : {}), ...(p.run ? { run: p.run } : {}), virtual: true },
+      dependencies: p.deps.map((d) => ({
+        issue_id: idOf(p.key),
+        depends_on_id: idOf(d.target),
+        type: d.type,
+        created_at: root.created_at,
+        ...(d.metadata ? { metadata: d.metadata } : {}),
+      })),
+      comment_count: 0,
+      ct: root.ct,
+    } as BeadSummary;
+  });
+}
+
+/** Mark virtual steps of a root-only wisp done (or not); refuses steps still blocked unless forced. */
+export function markVirtualSteps(
+  store: BeadStore,
+  rootId: string,
+  proto: Proto,
+  rels: string[],
+  opts: { force?: boolean } = {},
+): RootOnlyInfo {
+  return store.transact(`steps done in ${rootId}`, (tx) => {
+    const root = tx.must(rootId);
+    const info = rootOnlyInfo(root);
+    if (!info) throw new NotFoundError(`${rootId} is not a root-only wisp`);
+    const known = new Set(proto.steps.map((s) => s.key.slice(proto.root.key.length + 1)));
+    const done = new Set(info.done);
+    for (const rel of rels) {
+      if (!known.has(rel))
+        throw new NotFoundError(
+          `${rootId} has no step "${rel}" (steps: ${[...known].slice(0, 8).join(', ')}...)`,
+        );
+      if (!opts.force) {
+        const summary = { ...(root as any), comment_count: 0, ct: 0 } as BeadSummary;
+        const g = buildGraph([summary, ...virtualSteps(summary, proto, [...done])]);
+        const p = moleculeProgress(g, rootId);
+        const step = p.steps.find((s) => s.id === `${rootId}.${rel}`)!;
+        if (step.blocked_by.length) {
+          throw new ConflictError(
+            `${rootId}.${rel} is blocked by ${step.blocked_by.join(', ')}; finish those first or use --force`,
+          );
+        }
+      }
+      done.add(rel);
+    }
+    root.metadata = { ...(root.metadata ?? {}), done_steps: [...done] };
+    root.updated_at = tx.now;
+    tx.put(root);
+    return { ...info, done: [...done] };
+  });
+}

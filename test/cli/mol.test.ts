@@ -166,6 +166,34 @@ test('bond joins molecules; gates hold steps until resolved', async () => {
   assert.is(r.bd('gate', 'create', '--type', 'weather').code, 2);
 });
 
+test('root-only wisps read their steps from the formula at run time', () => {
+  const r = bdRepo();
+  const before = commits(r);
+  const w = r.ok('mol', 'wisp', 'towers-of-hanoi-3', '--root-only', '--json');
+  assert.is(w.created, 1);
+  assert.is(commits(r), before);
+  const root = w.new_epic_id;
+  const p = r.ok('mol', 'progress', root, '--json');
+  assert.is(p.total, 9);
+  assert.equal(
+    r.ok('ready', '--mol', root, '--json').map((s: any) => s.id),
+    [`${root}.setup`],
+  );
+  const blocked = r.bd('close', `${root}.move-2`);
+  assert.is(blocked.code, 4);
+  assert.match(blocked.stderr, /blocked by/);
+  r.ok('close', `${root}.setup`);
+  const next = r.ok('close', `${root}.move-1`, '--continue', '--json');
+  assert.is(next.completed, 2);
+  assert.is(next.next_step.id, `${root}.move-2`);
+  // A fresh process sees the same state; nothing was committed.
+  const cur = r.ok('mol', 'current', root, '--json');
+  assert.is(cur.completed, 2);
+  assert.is(cur.next_step.title, 'Move disk 2 from A to B');
+  assert.is(commits(r), before);
+  assert.is(r.bd('close', `${root}.no-such-step`).code, 3);
+});
+
 test('Towers of Hanoi, 10 disks: 1,025 steps as a wisp and as a molecule, closed in order to the end', () => {
   const r = bdRepo();
   for (const kind of ['wisp', 'pour']) {

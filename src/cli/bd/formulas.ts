@@ -1,8 +1,9 @@
 // bd commands for the workflow engine: formula list|show, cook, mol pour|wisp|current|
 // progress|show|squash|burn|bond, gate create|list|show|resolve|check.
 
-import { findTownRoot } from '../../beads/store.ts';
-import { GtError, UsageError } from '../../errors.ts';
+import { buildGraph, type Graph } from '../../beads/graph.ts';
+import { type BeadStore, findTownRoot } from '../../beads/store.ts';
+import { GtError, NotFoundError, UsageError } from '../../errors.ts';
 import { cook, type Proto } from '../../formula/cook.ts';
 import { checkGates, createGate, GATE_TYPES, gateStatus, resolveGate } from '../../formula/gates.ts';
 import { defaultSearchDirs, FormulaLoader } from '../../formula/loader.ts';
@@ -13,10 +14,13 @@ import {
   currentMoleculeFor,
   instantiate,
   type MoleculeProgress,
+  markVirtualSteps,
   moleculeMembers,
   moleculeProgress,
   readySteps,
+  rootOnlyInfo,
   squash,
+  virtualSteps,
 } from '../../formula/molecule.ts';
 import { parseVarFlags } from '../../formula/vars.ts';
 import { findRepo } from '../../git/repo.ts';
@@ -229,17 +233,69 @@ function progressText(ctx: Ctx, p: MoleculeProgress, all = false): string {
   return lines.join('\n');
 }
 
-function pickMolecule(
-  store: import('../../beads/store.ts').BeadStore,
-  given: string | undefined,
-  who?: string,
-) {
+function pickMolecule(store: BeadStore, given: string | undefined, who?: string) {
   if (given) return store.resolve(given);
   const actor = who ?? store.actor();
   const found = currentMoleculeFor(store.graph(), actor);
   if (!found)
     throw new GtError(`no molecule in progress for ${actor}; give a molecule id (bd mol current ID)`);
   return found;
+}
+
+/**
+ * The graph a molecule's progress is read from: the store's, plus the virtual steps of a
+ * root-only wisp (cooked from its formula now, so they read exactly like materialised ones).
+ */
+export function moleculeGraph(cwd: string, store: BeadStore, rootId: string): Graph {
+  const root = store.summary(rootId);
+  const info = root ? rootOnlyInfo(root) : null;
+  if (!root || !info) return store.graph();
+  const proto = cook(loaderFor(cwd), info.formula, { vars: info.vars, substitute: true });
+  return buildGraph([...store.summaries(), ...virtualSteps(root, proto, info.done)]);
+}
+
+/** Split ids into real beads and virtual steps `<root-only wisp>.<step>`. */
+export function splitVirtual(
+  store: BeadStore,
+  inputs: string[],
+): { real: string[]; virtual: Map<string, string[]> } {
+  const real: string[] = [];
+  const virtual = new Map<string, string[]>();
+  for (const input of inputs) {
+    try {
+      real.push(store.resolve(input));
+    } catch (e) {
+      if (!(e instanceof NotFoundError)) throw e;
+      let hit = false;
+      for (let i = input.indexOf('.'); i > 0; i = input.indexOf('.', i + 1)) {
+        const root = store.summary(input.slice(0, i));
+        if (root && rootOnlyInfo(root)) {
+          virtual.set(root.id, [...(virtual.get(root.id) ?? []), input.slice(i + 1)]);
+          hit = true;
+          break;
+        }
+      }
+      if (!hit) throw e;
+    }
+  }
+  return { real, virtual };
+}
+
+/** Mark virtual steps done; returns the molecules touched with their progress. */
+export function closeVirtual(
+  cwd: string,
+  store: BeadStore,
+  virtual: Map<string, string[]>,
+  force?: boolean,
+): MoleculeProgress[] {
+  const out: MoleculeProgress[] = [];
+  for (const [root, rels] of virtual) {
+    const info = rootOnlyInfo(store.summary(root)!)!;
+    const proto = cook(loaderFor(cwd), info.formula, { vars: info.vars, substitute: true });
+    markVirtualSteps(store, root, proto, rels, { force });
+    out.push(moleculeProgress(moleculeGraph(cwd, store, root), root));
+  }
+  return out;
 }
 
 const current: CommandDef = {
@@ -253,7 +309,7 @@ const current: CommandDef = {
       ctx,
       (store) => {
         const id = pickMolecule(store, positionals[0], values.for);
-        const p = moleculeProgress(store.graph(), id);
+        const p = moleculeProgress(moleculeGraph(ctx.cwd, store, id), id);
         const { steps: _s, ...summary } = p;
         return { data: summary, text: progressText(ctx, p).split('\n\n')[0] };
       },
@@ -271,7 +327,8 @@ const progress: CommandDef = {
     withStore(
       ctx,
       (store) => {
-        const p = moleculeProgress(store.graph(), pickMolecule(store, positionals[0]));
+        const id = pickMolecule(store, positionals[0]);
+        const p = moleculeProgress(moleculeGraph(ctx.cwd, store, id), id);
         return { data: p, text: progressText(ctx, p, values.all) };
       },
       { light: true },
@@ -495,7 +552,8 @@ const gate: CommandDef = {
 export async function readyInMolecule(ctx: Ctx, molId: string): Promise<Output> {
   await loadCodec();
   return withStore(ctx, (store) => {
-    const p = moleculeProgress(store.graph(), store.resolve(molId));
+    const id = store.resolve(molId);
+    const p = moleculeProgress(moleculeGraph(ctx.cwd, store, id), id);
     const steps = readySteps(p);
     return {
       data: steps,

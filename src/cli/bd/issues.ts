@@ -48,7 +48,7 @@ import {
   withStore,
   withStoreLight,
 } from './common.ts';
-import { readyInMolecule } from './formulas.ts';
+import { closeVirtual, readyInMolecule, splitVirtual } from './formulas.ts';
 
 // ---- init -----------------------------------------------------------------------------------
 
@@ -606,6 +606,20 @@ const close: CommandDef = {
     if (values.continue) {
       if (positionals.length !== 1) throw new UsageError('--continue closes one step at a time');
       return withStore(ctx, (store) => {
+        const { virtual } = splitVirtual(store, positionals);
+        if (virtual.size) {
+          const [p] = closeVirtual(ctx.cwd, store, virtual, values.force);
+          const { steps: _s, ...rest } = p;
+          const next = p.next_step
+            ? `Next: ${p.next_step.id} ${p.next_step.title}`
+            : p.complete
+              ? 'Molecule complete.'
+              : '';
+          return {
+            data: rest,
+            text: `${ctx.color.green('✓')} ${p.molecule_id}: ${p.completed}/${p.total}\n${next}`.trim(),
+          };
+        }
         const r = closeStep(store, store.resolve(positionals[0]), {
           reason: values.reason ?? values.message,
           force: values.force,
@@ -623,7 +637,19 @@ const close: CommandDef = {
       });
     }
     return withStore(ctx, (store) => {
-      const ids = positionals.map((p) => store.resolve(p));
+      const { real: ids, virtual } = splitVirtual(store, positionals);
+      if (virtual.size) {
+        // Steps of root-only wisps: their done state lives on the root (no commit).
+        if (ids.length) throw new UsageError('close steps of a root-only wisp separately from other beads');
+        const touched = closeVirtual(ctx.cwd, store, virtual, values.force);
+        const text = touched
+          .map(
+            (p) =>
+              `${ctx.color.green('✓')} ${p.molecule_id}: ${p.completed}/${p.total}${p.next_step ? `, next ${p.next_step.id}` : ''}`,
+          )
+          .join('\n');
+        return { data: touched.map(({ steps: _s, ...rest }) => rest), text };
+      }
       const readyBefore = new Set(readyWork(store.graph(), store.blocked()).map((b) => b.id));
       const closed = store.transact(`close ${ids.join(' ')}`, (tx) =>
         ids.map((id) => {
