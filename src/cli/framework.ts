@@ -33,6 +33,8 @@ export interface Output {
   text?: string;
   /** Exit code other than 0 that is not an error (e.g. `mail check` with no mail). */
   exitCode?: number;
+  /** A stream written to stdout as is, instead of data/text, with or without --json (JSONL). */
+  raw?: string;
 }
 
 export interface CommandDef {
@@ -208,7 +210,8 @@ export async function runProgram(prog: Program, argv: string[], cwd = process.cw
       color: makeColors(!json && colorEnabled(process.stdout)),
     };
     const out = await cmd.run(ctx, parsed);
-    if (json) process.stdout.write(`${JSON.stringify(out.data ?? null, null, 2)}\n`);
+    if (out.raw !== undefined) process.stdout.write(out.raw);
+    else if (json) process.stdout.write(`${JSON.stringify(out.data ?? null, null, 2)}\n`);
     else if (out.text !== undefined && out.text !== '') process.stdout.write(`${out.text}\n`);
     return out.exitCode ?? EXIT.ok;
   } catch (e: any) {
