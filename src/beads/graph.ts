@@ -13,6 +13,12 @@ export interface Graph<T extends Node = BeadSummary> {
   dependents: Map<string, string[]>;
 }
 
+/** What the per-bead checks need from a graph: lookups by id (a Graph is one). */
+export interface GraphLookup<T extends Node = BeadSummary> {
+  byId: { get(id: string): T | undefined };
+  children: { get(id: string): string[] | undefined };
+}
+
 export function buildGraph<T extends Node>(beads: Iterable<T>): Graph<T> {
   const byId = new Map<string, T>();
   const children = new Map<string, string[]>();
@@ -43,7 +49,7 @@ function waitsForGate(metadata: string | undefined): string {
 }
 
 /** Why X is blocked on its own (not inherited): the targets still holding it back. */
-export function directBlockers<T extends Node>(g: Graph<T>, x: T): string[] {
+export function directBlockers<T extends Node>(g: GraphLookup<T>, x: T): string[] {
   if (DONE_STATUSES.has(x.status)) return [];
   const out: string[] = [];
   for (const e of x.dependencies ?? []) {
@@ -84,6 +90,26 @@ export function computeBlocked<T extends Node>(g: Graph<T>): Set<string> {
     }
   }
   return blocked;
+}
+
+/**
+ * Whether one bead is in the blocked set of computeBlocked, found by walking up from it
+ * instead of computing the whole set: it is blocked when it is not done and it, or an ancestor
+ * reached through parent-child edges over beads that are not done, has a direct blocker.
+ */
+export function isBlocked<T extends Node>(g: GraphLookup<T>, id: string): boolean {
+  const seen = new Set<string>();
+  const stack = [id];
+  while (stack.length > 0) {
+    const cur = stack.pop()!;
+    if (seen.has(cur)) continue;
+    seen.add(cur);
+    const x = g.byId.get(cur);
+    if (!x || DONE_STATUSES.has(x.status)) continue;
+    if (directBlockers(g, x).length > 0) return true;
+    for (const d of x.dependencies ?? []) if (d.type === 'parent-child') stack.push(d.depends_on_id);
+  }
+  return false;
 }
 
 export type SortPolicy = 'priority' | 'oldest' | 'hybrid';

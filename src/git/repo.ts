@@ -83,7 +83,8 @@ export function git(cwd: string, args: string[], opts?: GitRunOptions): string;
 export function git(cwd: string, args: string[], opts: GitRunOptions = {}): string | Buffer {
   const res = spawnSync('git', args, {
     cwd,
-    input: opts.input,
+    // spawnSync encodes a string input with `encoding`, and 'buffer' is no string encoding.
+    input: opts.raw && typeof opts.input === 'string' ? Buffer.from(opts.input, 'utf8') : opts.input,
     env: opts.env ?? process.env,
     maxBuffer: 1024 * 1024 * 1024,
     encoding: opts.raw ? 'buffer' : 'utf8',

@@ -40,18 +40,18 @@ export function indexPath(commonDir: string, ref: string): string {
 export type LoadResult = { ok: true; index: IndexData } | { ok: false; reason: string };
 
 export function loadIndex(file: string, ref: string, schema: string): LoadResult {
-  let raw: string;
+  // Read and checksum bytes, not a string: hashing a 5 MB string re-encodes it to UTF-8 first.
+  let raw: Buffer;
   try {
-    raw = fs.readFileSync(file, 'utf8');
+    raw = fs.readFileSync(file);
   } catch {
     return { ok: false, reason: 'missing' };
   }
-  const nl = raw.lastIndexOf('\n');
-  const body = raw.slice(0, nl);
-  const sum = raw.slice(nl + 1);
-  if (nl < 0 || crypto.createHash('sha1').update(body).digest('hex') !== sum) {
+  const nl = raw.lastIndexOf(10);
+  if (nl < 0 || sha1(raw.subarray(0, nl)) !== raw.toString('latin1', nl + 1)) {
     return { ok: false, reason: 'checksum mismatch (torn or edited cache file)' };
   }
+  const body = raw.toString('utf8', 0, nl);
   let index: IndexData;
   try {
     index = JSON.parse(body);
@@ -67,10 +67,13 @@ export function loadIndex(file: string, ref: string, schema: string): LoadResult
 let tmpCounter = 0;
 
 export function saveIndex(file: string, index: IndexData): void {
-  const body = JSON.stringify(index);
-  const sum = crypto.createHash('sha1').update(body).digest('hex');
+  const body = Buffer.from(JSON.stringify(index), 'utf8');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp.${process.pid}.${++tmpCounter}`;
-  fs.writeFileSync(tmp, `${body}\n${sum}`);
+  fs.writeFileSync(tmp, Buffer.concat([body, Buffer.from(`\n${sha1(body)}`, 'latin1')]));
   fs.renameSync(tmp, file);
+}
+
+function sha1(data: Buffer): string {
+  return crypto.createHash('sha1').update(data).digest('hex');
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import {
   FILE_MODE,
   parseCommitTree,
+  parseTree,
   readObject,
   readObjects,
   serializeCommit,
@@ -28,6 +29,13 @@ import {
 import { FileLock, sleepSync } from './lock.ts';
 
 export class CasLostError extends Error {}
+
+/** What a transaction changes in the index: file entries and tree oids (null = removed). */
+interface IndexDelta {
+  files: Map<string, FileEntry | null>;
+  trees: Map<string, string | null>;
+  root: string;
+}
 
 export interface LedgerOptions {
   /** Summary kept in the index for each record (what list/ready need without reading blobs). */
@@ -336,14 +344,14 @@ export class Ledger {
         const tx = new Transaction(this, index);
         const result = fn(tx);
         if (tx.changes.size === 0) return { result, commit: index.commit, changed: [] };
-        const next = this.applyChanges(index, tx);
+        const delta = this.applyChanges(index, tx);
         const now = Math.floor(Date.now() / 1000);
         const sig = { name: author.name, email: author.email, time: now };
         const commit = writeObject(
           this.commonDir,
           'commit',
           serializeCommit({
-            tree: next.trees[''],
+            tree: delta.root,
             parents: index.commit ? [index.commit] : [],
             author: sig,
             committer: sig,
@@ -362,8 +370,18 @@ export class Ledger {
           if (attempt > 50) throw new CasLostError(`could not update ${this.ref}: it kept moving under us`);
           continue;
         }
-        next.commit = commit;
-        this.index = next;
+        // The ref moved: update the index in place (copying 10,000 entries per commit costs more
+        // than the rest of a small transaction).
+        for (const [p, e] of delta.files) {
+          if (e) index.files[p] = e;
+          else delete index.files[p];
+        }
+        for (const [d, oid] of delta.trees) {
+          if (oid) index.trees[d] = oid;
+          else delete index.trees[d];
+        }
+        index.commit = commit;
+        this.index = index;
         this.dirty = true;
         return { result, commit, changed: [...tx.changes.keys()] };
       }
@@ -372,19 +390,23 @@ export class Ledger {
     }
   }
 
-  /** Write the changed blobs and only the trees on their paths; returns the new index (commit unset). */
-  private applyChanges(index: IndexData, tx: Transaction): IndexData {
-    const files = { ...index.files };
-    const trees = { ...index.trees };
+  /**
+   * Write the changed blobs and only the trees on their paths, starting from the old tree
+   * objects of those directories (so the cost does not grow with the ledger). Returns the
+   * changes for the index, applied by the caller once the ref has moved.
+   */
+  private applyChanges(index: IndexData, tx: Transaction): IndexDelta {
+    const files = new Map<string, FileEntry | null>();
+    const trees = new Map<string, string | null>();
     const dirtyDirs = new Set<string>();
     for (const [p, c] of tx.changes) {
       if (c.kind === 'put') {
         const text = formatRecord(c.data);
         const oid = writeObject(this.commonDir, 'blob', Buffer.from(text, 'utf8'));
         this.recordMemo.set(oid, c.data);
-        files[p] = { oid, mode: FILE_MODE, s: this.summarize(p, c.data) };
+        files.set(p, { oid, mode: FILE_MODE, s: this.summarize(p, c.data) });
       } else {
-        delete files[p];
+        files.set(p, null);
       }
       let d = p;
       do {
@@ -392,32 +414,43 @@ export class Ledger {
         dirtyDirs.add(d);
       } while (d !== '');
     }
-    // Children of each dirty directory, found from the full file list (cheap: string scans).
+    // The current entries of each dirty directory, from its tree object (one batch read).
+    const old = readObjects(
+      this.commonDir,
+      [...dirtyDirs].map((d) => index.trees[d]).filter((oid): oid is string => !!oid),
+    );
     const children = new Map<string, Map<string, TreeEntry>>();
-    for (const d of dirtyDirs) children.set(d, new Map());
-    for (const [p, e] of Object.entries(files)) {
-      const d = parentDir(p);
-      const kids = children.get(d);
-      if (kids) kids.set(baseName(p), { mode: e.mode, name: baseName(p), oid: e.oid });
+    for (const d of dirtyDirs) {
+      const kids = new Map<string, TreeEntry>();
+      const oid = index.trees[d];
+      if (oid) {
+        const obj = old.get(oid);
+        if (obj?.type !== 'tree') {
+          throw new Error(`ledger tree ${oid} (${d || 'root'}) is missing; run \`bd doctor --fix\``);
+        }
+        for (const e of parseTree(obj.body)) kids.set(e.name, e);
+      }
+      children.set(d, kids);
     }
-    for (const [d, oid] of Object.entries(trees)) {
-      if (d === '') continue;
-      const kids = children.get(parentDir(d));
-      if (kids && !dirtyDirs.has(d)) kids.set(baseName(d), { mode: TREE_MODE, name: baseName(d), oid });
+    for (const [p, e] of files) {
+      const kids = children.get(parentDir(p))!;
+      if (e) kids.set(baseName(p), { mode: e.mode, name: baseName(p), oid: e.oid });
+      else kids.delete(baseName(p));
     }
     // Deepest first, so each directory sees its children's new oids.
     const order = [...dirtyDirs].sort((a, b) => depth(b) - depth(a));
     for (const d of order) {
       const kids = children.get(d)!;
       if (kids.size === 0 && d !== '') {
-        delete trees[d];
+        trees.set(d, null);
+        children.get(parentDir(d))!.delete(baseName(d));
         continue;
       }
       const oid = writeObject(this.commonDir, 'tree', serializeTree([...kids.values()]));
-      trees[d] = oid;
+      trees.set(d, oid);
       if (d !== '') children.get(parentDir(d))!.set(baseName(d), { mode: TREE_MODE, name: baseName(d), oid });
     }
-    return { ...index, files, trees };
+    return { files, trees, root: trees.get('')! };
   }
 
   /** Persist the index if it changed (call once at the end of a command). */

@@ -2,6 +2,7 @@
 import type { Program } from '../framework.ts';
 import { VERSION } from '../version.ts';
 import { issueCommands } from './issues.ts';
+import { maintenanceCommands } from './maintenance.ts';
 import { queryCommands } from './queries.ts';
 import { relationCommands } from './relations.ts';
 import { transferCommands } from './transfer.ts';
@@ -10,5 +11,11 @@ export const bdProgram: Program = {
   name: 'bd',
   version: VERSION,
   summary: 'beads, a git-native issue tracker (state lives in refs/beads/ledger or refs/gt/ledger)',
-  commands: [...issueCommands, ...relationCommands, ...queryCommands, ...transferCommands],
+  commands: [
+    ...issueCommands,
+    ...relationCommands,
+    ...queryCommands,
+    ...transferCommands,
+    ...maintenanceCommands,
+  ],
 };
