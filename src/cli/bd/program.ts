@@ -1,6 +1,7 @@
 // The `bd` command table.
 import type { Program } from '../framework.ts';
 import { VERSION } from '../version.ts';
+import { formulaCommands } from './formulas.ts';
 import { issueCommands } from './issues.ts';
 import { maintenanceCommands } from './maintenance.ts';
 import { queryCommands } from './queries.ts';
@@ -17,5 +18,6 @@ export const bdProgram: Program = {
     ...queryCommands,
     ...transferCommands,
     ...maintenanceCommands,
+    ...formulaCommands,
   ],
 };
