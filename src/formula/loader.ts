@@ -52,7 +52,11 @@ export function defaultSearchDirs(opts: {
   dirs.push({ dir: builtinFormulaDir(), tier: 'builtin' });
   // The same folder reached twice (project root = town root) is searched once.
   const seen = new Set<string>();
-  return dirs.filter((d) => (seen.has(d.dir) ? false : (seen.add(d.dir), true)));
+  return dirs.filter((d) => {
+    if (seen.has(d.dir)) return false;
+    seen.add(d.dir);
+    return true;
+  });
 }
 
 function nameOf(file: string): string | null {

@@ -152,7 +152,7 @@ export function validateFormula(f: Formula, opts: { resolved?: boolean } = {}): 
       }
       for (const [k, inp] of Object.entries(f.inputs ?? {})) {
         for (const u of inp.required_unless ?? []) {
-          if (!(f.inputs ?? {})[u])
+          if (!f.inputs?.[u])
             errors.push(`input "${k}": required_unless names "${u}", which is not an input`);
         }
       }
