@@ -37,6 +37,9 @@ interface IndexDelta {
   root: string;
 }
 
+/** How long a write waits for git's `<ref>.lock`: longer than refs.ts takes to call one stale (2 s). */
+const REF_LOCK_WAIT_MS = 5000;
+
 export interface LedgerOptions {
   /** Summary kept in the index for each record (what list/ready need without reading blobs). */
   summarize?: (filePath: string, data: any) => any;
@@ -358,13 +361,19 @@ export class Ledger {
             message: tx.message(subject),
           }),
         );
+        // Git's `<ref>.lock` held: by a concurrent non-ledger update (pack-refs, update-ref), or
+        // left by a writer killed inside compareAndSwapRef, which treats it as stale after 2 s.
+        // Wait past that (retrying only the swap, not the transaction) rather than fail.
         let swapped: boolean;
-        try {
-          swapped = compareAndSwapRef(this.commonDir, this.ref, commit, index.commit);
-        } catch (e) {
-          if (!(e instanceof RefLockedError) || attempt > 200) throw e;
-          sleepSync(2 + Math.random() * 5);
-          continue;
+        const refLockDeadline = Date.now() + REF_LOCK_WAIT_MS;
+        for (;;) {
+          try {
+            swapped = compareAndSwapRef(this.commonDir, this.ref, commit, index.commit);
+            break;
+          } catch (e) {
+            if (!(e instanceof RefLockedError) || Date.now() > refLockDeadline) throw e;
+            sleepSync(2 + Math.random() * 5);
+          }
         }
         if (!swapped) {
           if (attempt > 50) throw new CasLostError(`could not update ${this.ref}: it kept moving under us`);
