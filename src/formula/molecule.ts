@@ -525,3 +525,74 @@ export function markVirtualSteps(
     return { ...info, done: [...done] };
   });
 }
+
+// ---- wisp housekeeping ----------------------------------------------------------------------
+
+/** Time-to-live by wisp_type (spec §1.4); plain wisps and molecules get a day. */
+export const WISP_TTL_MS: Record<string, number> = {
+  heartbeat: 6 * 3600e3,
+  ping: 6 * 3600e3,
+  patrol: 24 * 3600e3,
+  gc_report: 24 * 3600e3,
+  recovery: 7 * 86400e3,
+  error: 7 * 86400e3,
+  escalation: 7 * 86400e3,
+};
+const DEFAULT_WISP_TTL_MS = 24 * 3600e3;
+
+export interface WispInfo {
+  id: string;
+  title: string;
+  status: string;
+  issue_type: string;
+  formula?: string;
+  wisp_type?: string;
+  updated_at: string;
+  members: number;
+  /** Not updated within its time-to-live. */
+  old: boolean;
+}
+
+/** Top-level wisps (no parent), each with its molecule size and whether it outlived its TTL. */
+export function listWisps(g: Graph, opts: { all?: boolean; now?: number; ttlMs?: number } = {}): WispInfo[] {
+  const now = opts.now ?? Date.now();
+  const out: WispInfo[] = [];
+  for (const b of g.byId.values()) {
+    if (!b.ephemeral || b.dependencies?.some((d) => d.type === 'parent-child')) continue;
+    if (!opts.all && b.status === 'closed') continue;
+    const ttl = opts.ttlMs ?? WISP_TTL_MS[b.wisp_type ?? ''] ?? DEFAULT_WISP_TTL_MS;
+    const meta = (b.metadata ?? {}) as Record<string, unknown>;
+    out.push({
+      id: b.id,
+      title: b.title,
+      status: b.status,
+      issue_type: b.issue_type,
+      ...(typeof meta.formula === 'string' ? { formula: meta.formula } : {}),
+      ...(b.wisp_type ? { wisp_type: b.wisp_type } : {}),
+      updated_at: b.updated_at,
+      members: moleculeMembers(g, b.id).length,
+      old: now - (Date.parse(b.updated_at) || 0) > ttl,
+    });
+  }
+  return out.sort((a, b) => (a.updated_at < b.updated_at ? -1 : 1));
+}
+
+/** Delete old or closed wisps with everything under them (operational plane only: no commit). */
+export function gcWisps(
+  store: BeadStore,
+  opts: { dryRun?: boolean; ttlMs?: number; now?: number } = {},
+): { removed: string[]; beads: number } {
+  const g = store.graph();
+  const victims = listWisps(g, { all: true, ttlMs: opts.ttlMs, now: opts.now }).filter(
+    (w) => w.old || w.status === 'closed',
+  );
+  const ids = [...new Set(victims.flatMap((v) => moleculeMembers(g, v.id)))].filter(
+    (id) => g.byId.get(id)?.ephemeral,
+  );
+  if (!opts.dryRun && ids.length) {
+    store.transact('wisp gc', (tx) => {
+      for (const id of ids) tx.delete(id);
+    });
+  }
+  return { removed: victims.map((v) => v.id), beads: ids.length };
+}

@@ -194,6 +194,27 @@ test('root-only wisps read their steps from the formula at run time', () => {
   assert.is(r.bd('close', `${root}.no-such-step`).code, 3);
 });
 
+test('wisp list and gc: old and closed wisps are swept without a commit', async () => {
+  const r = bdRepo();
+  const w = r.ok('mol', 'wisp', 'towers-of-hanoi-3', '--json').new_epic_id;
+  const listed = r.ok('mol', 'wisp', 'list', '--json');
+  assert.equal(
+    listed.map((x: any) => [x.id, x.members, x.old, x.formula]),
+    [[w, 10, false, 'towers-of-hanoi-3']],
+  );
+  const before = commits(r);
+  assert.is(r.ok('mol', 'wisp', 'gc', '--json').beads, 0);
+  await new Promise((res) => setTimeout(res, 20));
+  const dry = r.ok('mol', 'wisp', 'gc', '--age', '5ms', '--dry-run', '--json');
+  assert.equal(dry.removed, [w]);
+  assert.is(r.ok('show', w, '--json')[0].id, w);
+  const gone = r.ok('mol', 'wisp', 'gc', '--age', '5ms', '--json');
+  assert.is(gone.beads, 10);
+  assert.is(r.bd('show', w).code, 3);
+  assert.is(commits(r), before);
+  assert.is(r.bd('mol', 'wisp', 'gc', '--age', 'soon').code, 2);
+});
+
 test('Towers of Hanoi, 10 disks: 1,025 steps as a wisp and as a molecule, closed in order to the end', () => {
   const r = bdRepo();
   for (const kind of ['wisp', 'pour']) {

@@ -4,7 +4,7 @@
 import { buildGraph, type Graph } from '../../beads/graph.ts';
 import { type BeadStore, findTownRoot } from '../../beads/store.ts';
 import { GtError, NotFoundError, UsageError } from '../../errors.ts';
-import { cook, type Proto } from '../../formula/cook.ts';
+import { cook, type Proto, parseGoDuration } from '../../formula/cook.ts';
 import { checkGates, createGate, GATE_TYPES, gateStatus, resolveGate } from '../../formula/gates.ts';
 import { defaultSearchDirs, FormulaLoader } from '../../formula/loader.ts';
 import {
@@ -12,7 +12,9 @@ import {
   bond,
   burn,
   currentMoleculeFor,
+  gcWisps,
   instantiate,
+  listWisps,
   type MoleculeProgress,
   markVirtualSteps,
   moleculeMembers,
@@ -201,10 +203,59 @@ const pour: CommandDef = {
   run: pourOrWisp(false),
 };
 
+const wispList: CommandDef = {
+  name: 'list',
+  summary: 'Wisps in the operational plane (old = not updated within its time-to-live)',
+  usage: 'bd mol wisp list [--all]',
+  options: { all: { type: 'boolean', desc: 'include closed wisps' } },
+  run: (ctx, { values }) =>
+    withStore(
+      ctx,
+      (store) => {
+        const wisps = listWisps(store.graph(), { all: values.all });
+        const text = wisps
+          .map(
+            (w) =>
+              `${ctx.color.cyan(w.id)} ${w.status.padEnd(11)} ${String(w.members).padStart(5)} beads  ${w.title}${w.old ? ctx.color.yellow(' (old)') : ''}`,
+          )
+          .join('\n');
+        return { data: wisps, text: text || 'No wisps.' };
+      },
+      { light: true },
+    ),
+};
+
+const wispGc: CommandDef = {
+  name: 'gc',
+  summary: 'Delete closed wisps and wisps past their time-to-live (never committed, so no commit)',
+  usage: 'bd mol wisp gc [--age 24h] [--dry-run]',
+  options: {
+    age: {
+      type: 'string',
+      desc: 'treat wisps older than this as old (default: by wisp_type, 24h)',
+      arg: 'D',
+    },
+    'dry-run': { type: 'boolean', desc: 'list what would go' },
+  },
+  run: (ctx, { values }) => {
+    const ttlMs = values.age !== undefined ? parseGoDuration(values.age) / 1e6 : undefined;
+    if (values.age !== undefined && !ttlMs)
+      throw new UsageError(`--age "${values.age}" is not a duration like 6h or 30m`);
+    return withStore(ctx, (store) => {
+      const r = gcWisps(store, { dryRun: values['dry-run'], ttlMs });
+      return {
+        data: { ...r, dry_run: !!values['dry-run'] },
+        text: `${values['dry-run'] ? 'Would remove' : 'Removed'} ${r.removed.length} wisps (${r.beads} beads)`,
+      };
+    });
+  },
+};
+
 const wisp: CommandDef = {
   name: 'wisp',
+  sub: [wispList, wispGc],
   summary: 'Instantiate a formula as an ephemeral molecule (never committed)',
-  usage: 'bd mol wisp NAME [--var K=V ...] [--root-only]',
+  usage: 'bd mol wisp NAME [--var K=V ...] [--root-only] | bd mol wisp list|gc',
   args: [1, 1],
   options: {
     ...instantiateOptions,
