@@ -112,3 +112,27 @@ export function bdRepo(prefix = 'bd') {
   };
   return { ...repo, bd, ok };
 }
+
+export type BdRepo = ReturnType<typeof bdRepo>;
+
+/** Number of commits on a repo's ledger ref (every bd write is exactly one). */
+export function ledgerCommits(r: { git(...a: string[]): string }, ref = 'refs/beads/ledger'): number {
+  return Number(r.git('rev-list', '--count', ref).trim());
+}
+
+/** `bd q`: create and return the new id. */
+export function quick(r: BdRepo, ...args: string[]): string {
+  return (r.ok('q', ...args) as string).trim();
+}
+
+/** Run a command that must fail with `code` (and `msg`) and must not commit anything. */
+export function refused(r: BdRepo, code: number, args: string[], msg?: RegExp): RunResult {
+  const before = ledgerCommits(r);
+  const res = r.bd(...args);
+  if (res.code !== code)
+    throw new Error(`bd ${args.join(' ')} → ${res.code}, expected ${code}\n${res.stderr}${res.stdout}`);
+  if (msg && !msg.test(res.stderr))
+    throw new Error(`bd ${args.join(' ')}: stderr does not match ${msg}\n${res.stderr}`);
+  if (ledgerCommits(r) !== before) throw new Error(`bd ${args.join(' ')} must not commit`);
+  return res;
+}

@@ -2,23 +2,12 @@
 // built bundle and real git: outcomes are checked in the JSON and in the ledger's commit count.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bdRepo } from '../helpers.ts';
+import { bdRepo, ledgerCommits, quick, refused } from '../helpers.ts';
 
-type Repo = ReturnType<typeof bdRepo>;
-
-const commits = (r: Repo) => Number(r.git('rev-list', '--count', 'refs/beads/ledger').trim());
-const q = (r: Repo, ...args: string[]) => (r.ok('q', ...args) as string).trim();
+const commits = ledgerCommits;
+const q = quick;
 const ids = (list: any[]) => list.map((x) => x.id);
 const sameSet = (a: string[], b: string[]) => assert.equal(new Set(a), new Set(b));
-
-function refused(r: Repo, code: number, args: string[], msg?: RegExp) {
-  const before = commits(r);
-  const res = r.bd(...args);
-  assert.is(res.code, code, `bd ${args.join(' ')} → ${res.code}\n${res.stderr}${res.stdout}`);
-  if (msg) assert.match(res.stderr, msg);
-  assert.is(commits(r), before, `bd ${args.join(' ')} must not commit`);
-  return res;
-}
 
 test('search: id, title, description and notes, case-insensitive; closed only with --all', () => {
   const r = bdRepo();

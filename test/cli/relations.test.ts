@@ -4,23 +4,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BD, bdRepo, run } from '../helpers.ts';
+import { BD, type BdRepo, bdRepo, ledgerCommits, quick, refused, run } from '../helpers.ts';
 
-type Repo = ReturnType<typeof bdRepo>;
-
-const commits = (r: Repo) => Number(r.git('rev-list', '--count', 'refs/beads/ledger').trim());
-const q = (r: Repo, ...args: string[]) => (r.ok('q', ...args) as string).trim();
-const show = (r: Repo, id: string) => r.ok('show', id, '--json')[0];
-
-/** Run a failing command and check its exit code and that nothing was committed. */
-function refused(r: Repo, code: number, args: string[], msg?: RegExp) {
-  const before = commits(r);
-  const res = r.bd(...args);
-  assert.is(res.code, code, `bd ${args.join(' ')} → ${res.code}\n${res.stderr}${res.stdout}`);
-  if (msg) assert.match(res.stderr, msg);
-  assert.is(commits(r), before, `bd ${args.join(' ')} must not commit`);
-  return res;
-}
+const commits = ledgerCommits;
+const q = quick;
+const show = (r: BdRepo, id: string) => r.ok('show', id, '--json')[0];
 
 test('dep add: blocks by default, one commit, the dependent becomes blocked', () => {
   const r = bdRepo();

@@ -3,10 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BD, bdRepo, run } from '../helpers.ts';
+import { BD, bdRepo, ledgerCommits, run } from '../helpers.ts';
 
-const commits = (r: ReturnType<typeof bdRepo>) =>
-  Number(r.git('rev-list', '--count', 'refs/beads/ledger').trim());
+const commits = ledgerCommits;
 const lines = (s: string) => s.split('\n').filter(Boolean);
 
 /** A ledger with a bit of everything, made with the core commands only. */
