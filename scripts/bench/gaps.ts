@@ -137,16 +137,17 @@ export function explainGaps(
         const im = d.import ?? {};
         say(
           r.key,
-          `- **import 10k JSONL (${fmtMs(centralMs(r))}).** Measured apart in the same process: YAML-formatting ` +
-            `the 10,000 records ${fmtMs(im.formatMs)} (\`formatRecord\`, \`src/ledger/codec.ts\`, the \`yaml\` ` +
-            `package's Document pipeline), writing 10,000 loose objects ${fmtMs(im.writeMs)} (\`writeObject\`, ` +
-            `\`src/git/objects.ts\`: one deflate + file + rename each), and saving the index ` +
-            `${fmtMs(im.flush)}. The remaining ${fmtMs(im.total - im.formatMs - im.writeMs)} is \`importIssues\` ` +
-            `itself (\`src/beads/jsonl.ts\`: parsing, normalising, validating, \`canonical()\`), summaries, ` +
-            `tree writes, and file-system slowdown that the isolated write loop does not see (a CPU profile of ` +
-            `the import puts ~2/3 of its time in \`writeObject\` + \`formatRecord\` under \`Ledger.applyChanges\`). ` +
-            `Remedies: write the objects of a big ` +
-            `transaction as one pack instead of loose files, and format records in worker threads.`,
+          `- **import 10k JSONL (${fmtMs(centralMs(r))}).** Almost all of it is the single commit that writes ` +
+            `10,000 new records (\`Ledger.applyChanges\` in \`src/ledger/ledger.ts\`): a CPU profile of the ` +
+            `import puts about 85% of its time there and about 15% in \`importIssues\`'s own parsing, ` +
+            `normalising and merging (\`src/beads/jsonl.ts\`). The two parts of that commit, measured apart in ` +
+            `this run: YAML-formatting the 10,000 records ${fmtMs(im.formatMs)} (\`formatRecord\`, ` +
+            `\`src/ledger/codec.ts\`: the \`yaml\` package's Document pipeline) and writing 10,000 loose ` +
+            `objects ${fmtMs(im.writeMs)} (\`writeObject\`, \`src/git/objects.ts\`: a deflate, a temp file ` +
+            `and a rename each; slower still inside the import, where the files are new). Saving the index ` +
+            `afterwards: ${fmtMs(im.flush)}. Remedies: write the objects of a big transaction as one pack ` +
+            `(\`git index-pack\`/\`pack-objects\` fed in one go) instead of loose files, and format records ` +
+            `in worker threads.`,
         );
         break;
       }

@@ -19,6 +19,7 @@ import {
   benchEnv,
   fmtKb,
   fmtMs,
+  loadAvg,
   log,
   machineInfo,
   QUICK,
@@ -336,6 +337,7 @@ async function main(): Promise<number> {
       ['', ''],
       Object.entries({
         ...info,
+        'load average at end': loadAvg(),
         'bench wall time': `${totalS.toFixed(0)} s${QUICK ? ' (BENCH_QUICK=1: no 100k part)' : ''}`,
       }).map(([k, v]) => [k, v]),
     ),

@@ -94,8 +94,17 @@ export class Transaction {
   }
   /** Paths under a directory prefix, including this transaction's additions. */
   paths(prefix = ''): string[] {
+    const files = this.index.files;
+    // Nothing changed under the prefix (the usual case): a plain scan, without a 10k-entry Set.
+    let touched = false;
+    for (const p of this.changes.keys()) if (p.startsWith(prefix)) touched = true;
+    if (!touched) {
+      const list: string[] = [];
+      for (const p in files) if (p.startsWith(prefix)) list.push(p);
+      return list;
+    }
     const out = new Set<string>();
-    for (const p of Object.keys(this.index.files)) if (p.startsWith(prefix)) out.add(p);
+    for (const p in files) if (p.startsWith(prefix)) out.add(p);
     for (const [p, c] of this.changes) {
       if (!p.startsWith(prefix)) continue;
       if (c.kind === 'put') out.add(p);
