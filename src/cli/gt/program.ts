@@ -3,6 +3,7 @@
 import { formulaCommands } from '../bd/formulas.ts';
 import type { Program } from '../framework.ts';
 import { VERSION } from '../version.ts';
+import { rigCommands } from './rigs.ts';
 import { townCommands } from './town.ts';
 
 const formula = formulaCommands.find((c) => c.name === 'formula')!;
@@ -11,5 +12,5 @@ export const gtProgram: Program = {
   name: 'gt',
   version: VERSION,
   summary: 'Gas Town: run many AI coding agents without losing work',
-  commands: [...townCommands, { ...formula, usage: 'gt formula list|show' }],
+  commands: [...townCommands, ...rigCommands, { ...formula, usage: 'gt formula list|show' }],
 };
