@@ -136,6 +136,7 @@ export function cliSection(g: CliContext, n: number): CliResult {
       rssKb: rssOf.get(name) ?? null,
       target: target?.text,
       met: target?.ratio != null ? ratio <= target.ratio : undefined,
+      limit: target?.ratio != null ? target.ratio * baseline.median : undefined,
     };
   };
   const rows: Row[] = [
@@ -190,5 +191,6 @@ export function cliReadyBig(g: CliContext, n: number, baseline: Stats): Row {
     rssKb: rss([BD, 'ready', '--json'], g.dir, g.env, 2),
     target: '< 1 s',
     met: s.median < 1000,
+    limit: 1000,
   };
 }

@@ -170,6 +170,20 @@ export function explainGaps(
     }
   }
   if (missed.length === 0) out.push('None: every target was met in this run.', '');
+  // Within 25% of the line either way: on a shared machine these flip from run to run.
+  const close = sections
+    .flatMap((s) => s.rows)
+    .filter((r) => {
+      const v = centralMs(r);
+      return r.limit != null && v != null && v > r.limit * 0.75 && v < r.limit * 1.25;
+    });
+  if (close.length > 0) {
+    out.push(
+      `- **Borderline** (within 25% of the target, either side; expect these to flip with machine load): ` +
+        `${close.map((r) => `${r.name} ${fmtMs(centralMs(r))} vs ${fmtMs(r.limit)}`).join('; ')}.`,
+      '',
+    );
+  }
 
   if (conc) {
     const [c1, c16, t1, t16] = conc.runs;

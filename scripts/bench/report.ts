@@ -14,6 +14,8 @@ export interface Row {
   /** Human-readable goal, e.g. "≤ 1.5× node". */
   target?: string;
   met?: boolean | null;
+  /** The target as a duration in ms (for ratio targets: ratio × this run's baseline). */
+  limit?: number;
   /** Reference figure (e.g. the original Go bd's published number). */
   reference?: string;
   note?: string;

@@ -107,6 +107,7 @@ function inprocSection(g: GeneratedLedger): { section: Section; details: Record<
     rssKb: Math.max(...colds.map((c) => c.maxRssKb)),
     target: '≤ 10 ms',
     met: coldStats.median <= 10,
+    limit: 10,
     reference: '30 ms',
     note: `${colds[0].count} ready; ${splitText(coldSplits, ['load index', 'graph', 'blocked', 'ready+sort'])}`,
   });
@@ -124,6 +125,7 @@ function inprocSection(g: GeneratedLedger): { section: Section; details: Record<
     rssKb: w.maxRssKb,
     target: '≤ 10 ms',
     met: full.median <= 10,
+    limit: 10,
     reference: '30 ms',
     note: splitText(w.samples, ['summaries', 'buildGraph', 'computeBlocked', 'readyWork', 'sortBeads']),
   });
@@ -135,6 +137,7 @@ function inprocSection(g: GeneratedLedger): { section: Section; details: Record<
     rssKb: w.maxRssKb,
     target: '≤ 10 ms',
     met: memo.median <= 10,
+    limit: 10,
     reference: '30 ms',
   });
 
@@ -150,6 +153,7 @@ function inprocSection(g: GeneratedLedger): { section: Section; details: Record<
     rssKb: c.maxRssKb,
     target: '≤ 10 ms',
     met: cs.median <= 10,
+    limit: 10,
     reference: '2.5 ms',
     note: `createBead inside the transaction ${fmtMs(stats(c.samples['createBead (inside tx)']).median)}; the rest is the ledger write`,
   });
@@ -176,6 +180,7 @@ function inprocSection(g: GeneratedLedger): { section: Section; details: Record<
     rssKb: u.maxRssKb,
     target: '≤ 10 ms',
     met: us.median <= 10,
+    limit: 10,
     reference: '18 ms',
   });
 
@@ -190,6 +195,7 @@ function inprocSection(g: GeneratedLedger): { section: Section; details: Record<
     rssKb: cl.maxRssKb,
     target: '≤ 0.5 s',
     met: cl.total <= 500,
+    limit: 500,
     reference: '1.9 s',
     note: `per close: median ${fmtMs(stats(cl.samples.close).median)}, p90 ${fmtMs(stats(cl.samples.close).p90)}`,
   });
@@ -206,6 +212,7 @@ function inprocSection(g: GeneratedLedger): { section: Section; details: Record<
       rssKb: im.maxRssKb,
       target: '≤ 5 s',
       met: im.total <= 5000,
+      limit: 5000,
       note: `${im.present} of ${im.expected} beads present afterwards; index save ${fmtMs(im.flush)}`,
     });
   } else {
@@ -230,6 +237,7 @@ function inprocSection(g: GeneratedLedger): { section: Section; details: Record<
     rssKb: rb.maxRssKb,
     target: '≤ 3 s',
     met: rbs.median <= 3000,
+    limit: 3000,
     note: `of which: ${splitText(rb.samples, ['ls-tree', 'read blobs (loose: readFile+inflate)', 'parse YAML'])}`,
   });
 
