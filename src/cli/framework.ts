@@ -45,6 +45,8 @@ export interface CommandDef {
   options?: Record<string, OptionDef>;
   /** Subcommands make this a group (`bd dep add`). */
   sub?: CommandDef[];
+  /** Left out of help listings (internal commands such as `gt agent scripted`). */
+  hidden?: boolean;
   /** Minimum and maximum positionals; max -1 = unlimited. */
   args?: [number, number];
   run?: (ctx: Ctx, p: Parsed) => Output | Promise<Output>;
@@ -127,12 +129,13 @@ function suggest(list: CommandDef[], name: string): string {
 export function helpText(prog: Program, path: CommandDef[]): string {
   const c = makeColors(colorEnabled(process.stdout));
   if (path.length === 0) {
-    const width = Math.max(...prog.commands.map((x) => x.name.length)) + 2;
+    const shown = prog.commands.filter((x) => !x.hidden);
+    const width = Math.max(...shown.map((x) => x.name.length)) + 2;
     return [
       `${c.bold(prog.name)} ${prog.version}: ${prog.summary}`,
       '',
       'Commands:',
-      ...prog.commands.map((x) => `  ${x.name.padEnd(width)}${x.summary}`),
+      ...shown.map((x) => `  ${x.name.padEnd(width)}${x.summary}`),
       '',
       'Global flags:',
       ...GLOBAL_HELP.map((l) => `  ${l}`),
@@ -142,9 +145,10 @@ export function helpText(prog: Program, path: CommandDef[]): string {
   }
   const cmd = path[path.length - 1];
   const lines = [`${c.bold('Usage:')} ${cmd.usage}`, '', cmd.summary];
-  if (cmd.sub) {
-    const width = Math.max(...cmd.sub.map((x) => x.name.length)) + 2;
-    lines.push('', 'Subcommands:', ...cmd.sub.map((x) => `  ${x.name.padEnd(width)}${x.summary}`));
+  const subs = (cmd.sub ?? []).filter((x) => !x.hidden);
+  if (subs.length) {
+    const width = Math.max(...subs.map((x) => x.name.length)) + 2;
+    lines.push('', 'Subcommands:', ...subs.map((x) => `  ${x.name.padEnd(width)}${x.summary}`));
   }
   const opts = Object.entries(cmd.options ?? {});
   if (opts.length) {

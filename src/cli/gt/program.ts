@@ -3,6 +3,8 @@
 import { formulaCommands } from '../bd/formulas.ts';
 import type { Program } from '../framework.ts';
 import { VERSION } from '../version.ts';
+import { agentCommand } from './agent.ts';
+import { primeCommand } from './prime.ts';
 import { rigCommands } from './rigs.ts';
 import { townCommands } from './town.ts';
 
@@ -12,5 +14,11 @@ export const gtProgram: Program = {
   name: 'gt',
   version: VERSION,
   summary: 'Gas Town: run many AI coding agents without losing work',
-  commands: [...townCommands, ...rigCommands, { ...formula, usage: 'gt formula list|show' }],
+  commands: [
+    ...townCommands,
+    ...rigCommands,
+    { ...formula, usage: 'gt formula list|show' },
+    primeCommand,
+    agentCommand,
+  ],
 };
