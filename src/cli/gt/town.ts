@@ -8,6 +8,7 @@ import { install } from '../../town/install.ts';
 import { requireTown, townPaths } from '../../town/paths.ts';
 import { getSetting, listSettings, parseValue, setSetting, unsetSetting } from '../../town/settings.ts';
 import type { CommandDef, Ctx } from '../framework.ts';
+import { configAgentCommand, configDefaultAgentCommand } from './agent-config.ts';
 
 const installCmd: CommandDef = {
   name: 'install',
@@ -129,8 +130,8 @@ const configList: CommandDef = {
 export const configCommand: CommandDef = {
   name: 'config',
   summary: 'Settings in layers: flag > env > rig > town > default',
-  usage: 'gt config get|set|unset|list',
-  sub: [configGet, configSet, configUnset, configList],
+  usage: 'gt config get|set|unset|list|agent|default-agent',
+  sub: [configGet, configSet, configUnset, configList, configAgentCommand, configDefaultAgentCommand],
 };
 
 const whoami: CommandDef = {
