@@ -27,6 +27,7 @@ import {
   summarize,
 } from './record.ts';
 import { type Bead, type TypeConfig, validateBead } from './types.ts';
+import { loadFreshViews, readRows, saveViews, type Views, viewsPath, wispStamp } from './views.ts';
 import { WispStore } from './wisps.ts';
 
 export const TOWN_REF = 'refs/gt/ledger';
@@ -211,6 +212,22 @@ export class BeadStore {
       .filter(Boolean);
   }
 
+  /**
+   * Full records by their views version key (blob oid, or `wisp:` for wisps) without loading
+   * the index; null when one cannot be read (the caller falls back to the full path).
+   */
+  beadsByKey(pairs: [string, string][]): Bead[] | null {
+    const out: Bead[] = [];
+    for (const [id, key] of pairs) {
+      const b = key.startsWith('wisp:')
+        ? this.wisps.get(id)
+        : (this.ledger.readBlobRecord(key) as Bead | undefined);
+      if (!b || b.id !== id) return null;
+      out.push(b);
+    }
+    return out;
+  }
+
   /** Every full record (export, search). */
   allBeads(includeWisps = true): Bead[] {
     const paths = Object.keys(this.ledger.snapshot().files).filter(isBeadPath);
@@ -265,12 +282,53 @@ export class BeadStore {
         else this.wisps.delete(id);
       }
       this.wispGen++;
+      this.wisps.invalidate();
     }
     return result;
   }
 
+  get viewsFile(): string {
+    return viewsPath(this.loc.repo.commonDir, this.loc.ref);
+  }
+
+  /** Precomputed read views, when they reflect exactly the current ledger tip and wisps. */
+  freshViews(): Views | null {
+    return loadFreshViews(this.viewsFile, {
+      ref: this.loc.ref,
+      commit: this.ledger.tip(),
+      wispStamp: wispStamp(this.wisps.dir),
+    });
+  }
+
+  /** Summary rows of some beads through the views (null: fall back to the full index). */
+  viewRows(views: Views, ids: string[]): Map<string, BeadSummary> | null {
+    return readRows(this.viewsFile, views, ids);
+  }
+
+  /** Recompute the views when this process holds the index and the views on disk are stale. */
+  private saveViewsIfStale(): void {
+    const index = this.ledger.loadedIndex;
+    if (!index || index.commit !== this.ledger.tip()) return;
+    const { graph, blocked } = this.analysis();
+    const stamp = this.wisps.stamp;
+    if (loadFreshViews(this.viewsFile, { ref: this.loc.ref, commit: index.commit, wispStamp: stamp })) return;
+    saveViews(this.viewsFile, {
+      ref: this.loc.ref,
+      commit: index.commit,
+      wispStamp: stamp,
+      graph,
+      blocked,
+      keyOf: (id) => index.files[beadPath(id)]?.oid ?? `wisp:${this.wisps.get(id)?.updated_at ?? ''}`,
+    });
+  }
+
   flush(): void {
     this.ledger.flush();
+    try {
+      this.saveViewsIfStale();
+    } catch {
+      // Views are disposable: the next read takes the full path and saves them.
+    }
   }
 }
 

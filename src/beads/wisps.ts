@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Bead } from './types.ts';
+import { wispStamp } from './views.ts';
 
 let tmpCounter = 0;
 
@@ -15,7 +16,14 @@ export function writeFileAtomic(file: string, content: string): void {
 
 export class WispStore {
   private cache: Map<string, Bead> | null = null;
+  /** The directory's mtime read just before it was listed: what the cached list reflects. */
+  stamp = 0;
   constructor(readonly dir: string) {}
+
+  /** Forget the cached list (after writing, so a later read re-lists with a fresh stamp). */
+  invalidate(): void {
+    this.cache = null;
+  }
 
   private file(id: string): string {
     return path.join(this.dir, `${id}.json`);
@@ -24,6 +32,7 @@ export class WispStore {
   all(): Map<string, Bead> {
     if (this.cache) return this.cache;
     const out = new Map<string, Bead>();
+    this.stamp = wispStamp(this.dir);
     let names: string[] = [];
     try {
       names = fs.readdirSync(this.dir);

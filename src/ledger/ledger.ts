@@ -177,6 +177,11 @@ export class Ledger {
     return this.tip() !== null;
   }
 
+  /** The index this process holds in memory (null when it never loaded one). */
+  get loadedIndex(): IndexData | null {
+    return this.index;
+  }
+
   /** True when the index on disk (or in memory) already reflects the tip: reads need no blobs. */
   indexIsFresh(): boolean {
     const tip = this.tip();
@@ -318,6 +323,17 @@ export class Ledger {
     if (!obj) throw new Error(`ledger blob ${entry.oid} for ${filePath} is missing; run \`bd doctor\``);
     const data = parseRecord(obj.body.toString('utf8'));
     this.recordMemo.set(entry.oid, data);
+    return data;
+  }
+
+  /** The record in one blob, by oid (memoised); undefined when the object is missing. */
+  readBlobRecord(oid: string): any {
+    const memo = this.recordMemo.get(oid);
+    if (memo !== undefined) return memo;
+    const obj = readObject(this.commonDir, oid);
+    if (!obj) return undefined;
+    const data = parseRecord(obj.body.toString('utf8'));
+    this.recordMemo.set(oid, data);
     return data;
   }
 
@@ -482,9 +498,20 @@ export class Ledger {
     this.dirty = false;
   }
 
-  /** Drop the on-disk and in-memory cache (doctor --fix, tests). */
+  /** Drop the on-disk and in-memory cache (doctor --fix, tests), with everything derived from it. */
   dropCache(): void {
     fs.rmSync(this.cachePath, { force: true });
+    // Caches derived from the index (the bead layer's read views) sit beside it as `<name>.*`.
+    const dir = path.dirname(this.cachePath);
+    const stem = `${path.basename(this.cachePath, '.json')}.`;
+    try {
+      for (const f of fs.readdirSync(dir)) {
+        if (f.startsWith(stem) && !f.includes('.tmp.') && !f.endsWith('.lock'))
+          fs.rmSync(path.join(dir, f), { force: true });
+      }
+    } catch {
+      // no cache directory yet
+    }
     this.index = null;
     this.recordMemo.clear();
   }

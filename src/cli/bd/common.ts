@@ -5,6 +5,7 @@ import type { Graph } from '../../beads/graph.ts';
 import { type BeadSummary, canonical, parentOf } from '../../beads/record.ts';
 import { BeadStore } from '../../beads/store.ts';
 import { type Bead, parsePriority } from '../../beads/types.ts';
+import type { Views } from '../../beads/views.ts';
 import { UsageError } from '../../errors.ts';
 import { loadCodec } from '../../ledger/codec.ts';
 import type { ColorFns, Ctx } from '../framework.ts';
@@ -27,6 +28,33 @@ export async function withStore<T>(
   try {
     if (!opts.light || !store.ledger.indexIsFresh()) await loadCodec();
     return fn(store);
+  } finally {
+    store.flush();
+  }
+}
+
+/**
+ * A read that precomputed views may answer: `fast` runs when the views are fresh and returns
+ * null to decline (a filter they do not cover, a missing row); otherwise `slow` runs on the full
+ * index as withStore would.
+ */
+export async function withViews<T>(
+  ctx: Ctx,
+  fast: ((store: BeadStore, views: Views) => T | null | Promise<T | null>) | null,
+  slow: (store: BeadStore) => T,
+  opts: { light?: boolean } = { light: true },
+): Promise<T> {
+  const store = openStore(ctx);
+  if (fast) {
+    const views = store.freshViews();
+    if (views) {
+      const out = await fast(store, views);
+      if (out !== null) return out;
+    }
+  }
+  try {
+    if (!opts.light || !store.ledger.indexIsFresh()) await loadCodec();
+    return slow(store);
   } finally {
     store.flush();
   }
@@ -91,12 +119,12 @@ export function jsonObjectFlag(name: string, v: string | undefined): Record<stri
 }
 
 /** List/ready JSON shape (IssueWithCounts): the summary plus counts and parent. */
-export function withCounts(s: BeadSummary, g: Graph): Record<string, unknown> {
+export function withCounts(s: BeadSummary, dependentCount: number): Record<string, unknown> {
   const { ct: _ct, child_counter: _cc, comment_count, ...rest } = s as any;
   return {
     ...rest,
     dependency_count: s.dependencies?.length ?? 0,
-    dependent_count: g.dependents.get(s.id)?.length ?? 0,
+    dependent_count: dependentCount,
     comment_count,
     ...(parentOf(s) ? { parent: parentOf(s) } : {}),
   };

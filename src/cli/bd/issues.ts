@@ -31,6 +31,7 @@ import {
   parsePriority,
   ValidationError,
 } from '../../beads/types.ts';
+import type { Views } from '../../beads/views.ts';
 import { ConflictError, GtError, UsageError } from '../../errors.ts';
 import { closeStep } from '../../formula/molecule.ts';
 import { loadCodec } from '../../ledger/codec.ts';
@@ -46,7 +47,7 @@ import {
   whenFlag,
   withCounts,
   withStore,
-  withStoreLight,
+  withViews,
 } from './common.ts';
 import { closeVirtual, readyInMolecule, splitVirtual } from './formulas.ts';
 
@@ -237,26 +238,62 @@ const q: CommandDef = {
 
 // ---- show -----------------------------------------------------------------------------------
 
-function showOne(store: BeadStore, b: Bead, ctx: Ctx): { data: Record<string, unknown>; text: string } {
+/** What show and the list renderers need from the graph: the full index or the read views. */
+export interface ReadContext {
+  row(id: string): BeadSummary | undefined;
+  /** [dependent id, dependency type] of beads that depend on `id`. */
+  dependentsOf(id: string): [string, string][];
+  isBlocked(id: string): boolean;
+}
+
+export function graphContext(store: BeadStore): ReadContext {
   const g = store.graph();
   const blocked = store.blocked();
-  const dependents = (g.dependents.get(b.id) ?? []).map((id) => {
-    const s = g.byId.get(id)!;
-    const edge = s.dependencies!.find((d) => d.depends_on_id === b.id)!;
+  return {
+    row: (id) => g.byId.get(id),
+    dependentsOf: (id) =>
+      (g.dependents.get(id) ?? []).map((d) => {
+        const edge = g.byId.get(d)?.dependencies?.find((e) => e.depends_on_id === id);
+        return [d, edge?.type ?? 'related'] as [string, string];
+      }),
+    isBlocked: (id) => blocked.has(id),
+  };
+}
+
+/** A ReadContext over the views, with the rows it will need already read (null: take the full path). */
+function viewsContext(store: BeadStore, views: Views, ids: string[]): ReadContext | null {
+  const rows = store.viewRows(views, ids);
+  if (!rows) return null;
+  const blocked = new Set(views.blocked.map((b) => b[0]));
+  return {
+    row: (id) => rows.get(id),
+    dependentsOf: (id) => views.dependentsOf(id),
+    isBlocked: (id) => blocked.has(id),
+  };
+}
+
+function showOne(rc: ReadContext, b: Bead, ctx: Ctx): { data: Record<string, unknown>; text: string } {
+  const g = { byId: { get: (id: string) => rc.row(id) } };
+  const dependents = rc.dependentsOf(b.id).map(([id, type]) => {
+    const s = rc.row(id);
     return {
       id,
-      title: s.title,
-      status: s.status,
-      priority: s.priority,
-      issue_type: s.issue_type,
-      dependency_type: edge.type,
+      title: s?.title ?? '',
+      status: s?.status ?? '',
+      priority: s?.priority ?? 2,
+      issue_type: s?.issue_type ?? '',
+      dependency_type: type,
     };
   });
-  const children = (g.children.get(b.id) ?? []).map((id) => g.byId.get(id)!).filter(Boolean);
+  const children = rc
+    .dependentsOf(b.id)
+    .filter(([, type]) => type === 'parent-child')
+    .map(([id]) => rc.row(id)!)
+    .filter(Boolean);
   const data: Record<string, unknown> = {
     ...publicBead(b),
     ...(parentOf(b) ? { parent: parentOf(b) } : {}),
-    is_blocked: blocked.has(b.id),
+    is_blocked: rc.isBlocked(b.id),
     dependents,
   };
   if (b.issue_type === 'epic') {
@@ -270,7 +307,7 @@ function showOne(store: BeadStore, b: Bead, ctx: Ctx): { data: Record<string, un
   const c = ctx.color;
   const lines = [
     `${statusIcon(b.status)} ${c.bold(c.cyan(b.id))}: ${c.bold(b.title)}`,
-    `Status: ${b.status}${blocked.has(b.id) ? c.red(' (blocked)') : ''}   Priority: P${b.priority}   Type: ${b.issue_type}`,
+    `Status: ${b.status}${rc.isBlocked(b.id) ? c.red(' (blocked)') : ''}   Priority: P${b.priority}   Type: ${b.issue_type}`,
   ];
   if (b.assignee || b.owner) lines.push(`Assignee: ${b.assignee ?? '-'}   Owner: ${b.owner ?? '-'}`);
   lines.push(
@@ -318,12 +355,29 @@ const show: CommandDef = {
   usage: 'bd show ID [ID...]',
   args: [1, -1],
   run(ctx, { positionals }) {
-    return withStore(ctx, (store) => {
-      const ids = positionals.map((p) => store.resolve(p));
-      const beads = store.getMany(ids);
-      const shown = beads.map((b) => showOne(store, b, ctx));
+    const render = (rc: ReadContext, beads: Bead[]) => {
+      const shown = beads.map((b) => showOne(rc, b, ctx));
       return { data: shown.map((s) => s.data), text: shown.map((s) => s.text).join('\n\n') };
-    });
+    };
+    return withViews(
+      ctx,
+      async (store, views) => {
+        // Exact ids only; anything to resolve takes the full path.
+        if (!positionals.every((id) => views.row(id))) return null;
+        await loadCodec();
+        const beads = store.beadsByKey(positionals.map((id) => [id, views.row(id)![2]]));
+        if (!beads) return null;
+        const related = beads.flatMap((b) => [
+          b.id,
+          ...(b.dependencies ?? []).map((d) => d.depends_on_id),
+          ...views.dependentsOf(b.id).map((d) => d[0]),
+        ]);
+        const rc = viewsContext(store, views, [...new Set(related)]);
+        return rc ? render(rc, beads) : null;
+      },
+      (store) => render(graphContext(store), store.getMany(positionals.map((p) => store.resolve(p)))),
+      { light: false },
+    );
   },
 };
 
@@ -368,15 +422,32 @@ function limitOf(values: Record<string, any>, dflt: number): number {
   return intFlag('limit', values.limit) ?? dflt;
 }
 
-function renderList(ctx: Ctx, store: BeadStore, list: BeadSummary[], total: number, limit: number): Output {
-  const g = store.graph();
-  const blocked = store.blocked();
+function renderList(ctx: Ctx, rc: ReadContext, list: BeadSummary[], total: number, limit: number): Output {
   const shown = limit > 0 ? list.slice(0, limit) : list;
   if (limit > 0 && total > limit) ctx.warn(`Showing ${limit} of ${total} (use -n 0 for all)`);
   const text = shown.length
-    ? shown.map((s) => beadLine(s, ctx.color, blocked.has(s.id))).join('\n')
+    ? shown.map((s) => beadLine(s, ctx.color, rc.isBlocked(s.id))).join('\n')
     : 'No beads found.';
-  return { data: shown.map((s) => withCounts(s, g)), text };
+  return { data: shown.map((s) => withCounts(s, rc.dependentsOf(s.id).length)), text };
+}
+
+/** A page of a precomputed view (ready, open) rendered from its rows; null: take the full path. */
+function renderView(ctx: Ctx, store: BeadStore, views: Views, order: string[], limit: number): Output | null {
+  const ids = limit > 0 ? order.slice(0, limit) : order;
+  const rc = viewsContext(store, views, ids);
+  if (!rc) return null;
+  return renderList(
+    ctx,
+    rc,
+    ids.map((id) => rc.row(id)!),
+    order.length,
+    limit,
+  );
+}
+
+/** Flags that leave a list or ready query exactly as its precomputed view. */
+function onlyPaging(values: Record<string, any>, allowed: string[]): boolean {
+  return Object.entries(values).every(([k, v]) => v === undefined || allowed.includes(k));
 }
 
 const list: CommandDef = {
@@ -393,7 +464,10 @@ const list: CommandDef = {
     reverse: { type: 'boolean', short: 'r', desc: 'reverse the order' },
   },
   run(ctx, { values }) {
-    return withStoreLight(ctx, (store) => {
+    const fast = onlyPaging(values, ['limit'])
+      ? (store: BeadStore, views: Views) => renderView(ctx, store, views, views.open, limitOf(values, 50))
+      : null;
+    return withViews(ctx, fast, (store) => {
       const cfg = store.typeConfig();
       const statuses = values.status ? listFlag(values.status).map((s) => normalizeStatus(s, cfg)) : null;
       const types = values.type ? listFlag(values.type).map((t) => normalizeType(t, cfg)) : null;
@@ -415,7 +489,7 @@ const list: CommandDef = {
       else if (by === 'priority') sortBeads(out, 'priority');
       else throw new UsageError(`--sort must be priority, oldest, newest, updated or id, got "${by}"`);
       if (values.reverse) out = out.reverse();
-      return renderList(ctx, store, out, out.length, limitOf(values, 50));
+      return renderList(ctx, graphContext(store), out, out.length, limitOf(values, 50));
     });
   },
 };
@@ -668,7 +742,10 @@ const close: CommandDef = {
         const now = readyWork(store.graph(), store.blocked()).filter((b) => !readyBefore.has(b.id));
         if (now.length) lines.push('', 'Newly ready:', ...now.map((s) => beadLine(s, ctx.color)));
         return {
-          data: { closed: data, unblocked: now.map((s) => withCounts(s, store.graph())) },
+          data: {
+            closed: data,
+            unblocked: now.map((s) => withCounts(s, store.graph().dependents.get(s.id)?.length ?? 0)),
+          },
           text: lines.join('\n'),
         };
       }
@@ -723,8 +800,17 @@ const ready: CommandDef = {
     if (!['priority', 'oldest', 'hybrid'].includes(sort)) {
       throw new UsageError(`--sort must be priority, oldest or hybrid, got "${values.sort}"`);
     }
-    return withStoreLight(
+    const fast =
+      onlyPaging(values, ['limit', 'sort']) && sort === 'priority'
+        ? (store: BeadStore, views: Views) => {
+            const out = renderView(ctx, store, views, views.ready, limitOf(values, 100));
+            if (out && !ctx.json && views.ready.length === 0) out.text = 'No ready work.';
+            return out;
+          }
+        : null;
+    return withViews(
       ctx,
+      fast,
       (store) => {
         const cfg = store.typeConfig();
         const f: ReadyFilter = {
@@ -761,11 +847,11 @@ const ready: CommandDef = {
           };
         }
         const limit = limitOf(values, 100);
-        const out = renderList(ctx, store, work, work.length, limit);
+        const out = renderList(ctx, graphContext(store), work, work.length, limit);
         if (!ctx.json && work.length === 0) out.text = 'No ready work.';
         return out;
       },
-      !values.claim,
+      { light: !values.claim },
     );
   },
 };
@@ -776,15 +862,9 @@ const blocked: CommandDef = {
   usage: 'bd blocked [--parent ID]',
   options: { parent: { type: 'string', desc: 'only direct children of this bead', arg: 'ID' } },
   run(ctx, { values }) {
-    return withStoreLight(ctx, (store) => {
-      const parent = values.parent ? store.resolve(values.parent) : undefined;
-      let entries = blockedEntries(store.graph(), store.blocked());
-      if (parent) {
-        entries = entries.filter((e) => parentOf(e.bead) === parent || e.bead.id.startsWith(`${parent}.`));
-      }
-      const g = store.graph();
+    const render = (rc: ReadContext, entries: { bead: BeadSummary; blocked_by: string[] }[]) => {
       const data = entries.map((e) => ({
-        ...withCounts(e.bead, g),
+        ...withCounts(e.bead, rc.dependentsOf(e.bead.id).length),
         blocked_by: e.blocked_by,
         blocked_by_count: e.blocked_by.length,
       }));
@@ -794,6 +874,29 @@ const blocked: CommandDef = {
             .join('\n')
         : 'Nothing is blocked.';
       return { data, text };
+    };
+    const fast = values.parent
+      ? null
+      : (store: BeadStore, views: Views) => {
+          const rc = viewsContext(
+            store,
+            views,
+            views.blocked.map((b) => b[0]),
+          );
+          return rc
+            ? render(
+                rc,
+                views.blocked.map(([id, by]) => ({ bead: rc.row(id)!, blocked_by: by })),
+              )
+            : null;
+        };
+    return withViews(ctx, fast, (store) => {
+      const parent = values.parent ? store.resolve(values.parent) : undefined;
+      let entries = blockedEntries(store.graph(), store.blocked());
+      if (parent) {
+        entries = entries.filter((e) => parentOf(e.bead) === parent || e.bead.id.startsWith(`${parent}.`));
+      }
+      return render(graphContext(store), entries);
     });
   },
 };

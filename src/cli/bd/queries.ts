@@ -35,7 +35,7 @@ import {
   withStore,
   withStoreLight,
 } from './common.ts';
-import { commonFilter, descendantsOf, filterOptions, renderList } from './issues.ts';
+import { commonFilter, descendantsOf, filterOptions, graphContext, renderList } from './issues.ts';
 
 /** list's filters (status/type/label/assignee/priority/parent/metadata, --all) as a Selection. */
 function selectionFrom(store: BeadStore, values: Record<string, any>): Selection {
@@ -85,7 +85,7 @@ const search: CommandDef = {
         }
       }
       sortBeads(hits, 'priority');
-      const out = renderList(ctx, store, hits, hits.length, limit);
+      const out = renderList(ctx, graphContext(store), hits, hits.length, limit);
       if (!ctx.json && hits.length === 0) out.text = `No beads match "${query}".`;
       return out;
     });
@@ -193,7 +193,10 @@ const stale: CommandDef = {
       const g = store.graph();
       const blocked = store.blocked();
       return {
-        data: shown.map((e) => ({ ...withCounts(e.bead, g), days_stale: e.days_stale })),
+        data: shown.map((e) => ({
+          ...withCounts(e.bead, g.dependents.get(e.bead.id)?.length ?? 0),
+          days_stale: e.days_stale,
+        })),
         text: shown.length
           ? shown
               .map(

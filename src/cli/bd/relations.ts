@@ -18,7 +18,7 @@ import { type Comment, type Dependency, validateDepType } from '../../beads/type
 import { GtError, UsageError } from '../../errors.ts';
 import type { CommandDef, Ctx, Output } from '../framework.ts';
 import { intFlag, jsonObjectFlag, listFlag, statusIcon, withStore, withStoreLight } from './common.ts';
-import { renderList } from './issues.ts';
+import { graphContext, renderList } from './issues.ts';
 
 /** A dependency target: a bead of this ledger (resolved), or an `external:<project>:<cap>` ref. */
 function resolveTarget(store: BeadStore, input: string): string {
@@ -481,7 +481,7 @@ const children: CommandDef = {
       const id = store.resolve(positionals[0]);
       const g = store.graph();
       const kids = childrenOf(g, id).map((k) => g.byId.get(k)!);
-      const out = renderList(ctx, store, kids, kids.length, 0);
+      const out = renderList(ctx, graphContext(store), kids, kids.length, 0);
       if (!ctx.json && kids.length === 0) out.text = `${id} has no children.`;
       return out;
     });
