@@ -31,7 +31,11 @@ test('views and the full index give identical answers for ready, list, blocked a
   const kid = quick(r, 'Kid', '--parent', epic);
   quick(r, 'Gamma', '-l', 'x,y', '-a', 'bob');
   r.ok('comment', a, 'a note');
-  const shows = [['show', a], ['show', b, kid], ['show', epic]];
+  const shows = [
+    ['show', a],
+    ['show', b, kid],
+    ['show', epic],
+  ];
   const files = cacheFiles(r);
   assert.ok(fs.existsSync(files.views), 'views are written with the index');
   // Fast path: the views answer without the index (a read through views never rewrites it).

@@ -67,7 +67,8 @@ function cacheFile(repo: Repo): string {
 /** Drop the precomputed read views, so the next read goes through the index cache itself. */
 function dropViews(repo: Repo): void {
   const dir = path.join(repo.dir, '.git', 'gt', 'cache');
-  for (const f of fs.readdirSync(dir)) if (f.includes('.views.') || f.includes('.rows.')) fs.rmSync(path.join(dir, f));
+  for (const f of fs.readdirSync(dir))
+    if (f.includes('.views.') || f.includes('.rows.')) fs.rmSync(path.join(dir, f));
 }
 
 function writeCache(file: string, index: unknown): void {
