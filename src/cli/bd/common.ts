@@ -1,7 +1,6 @@
 // Helpers shared by the bd command modules: opening the store, flag value parsing, and the
 // JSON/text shapes of beads.
 
-import type { Graph } from '../../beads/graph.ts';
 import { type BeadSummary, canonical, parentOf } from '../../beads/record.ts';
 import { BeadStore } from '../../beads/store.ts';
 import { type Bead, parsePriority } from '../../beads/types.ts';
