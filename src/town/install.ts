@@ -24,6 +24,8 @@ daemon/
 /*/polecats/
 /*/crew/
 /*/.runtime/
+# Agent settings generated for each role (gt writes them at session start).
+.claude/
 `;
 
 const IDENTITY_ANCHOR = `# Gas Town
