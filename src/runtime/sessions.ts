@@ -15,7 +15,7 @@ import {
   ensureAgentBead,
   updateAgentMeta,
 } from '../town/agents.ts';
-import { type RigEntry, type RigsJson, readJson, readJsonOr, type TownJson } from '../town/files.ts';
+import { readJson, readRigs, type TownJson } from '../town/files.ts';
 import {
   actorOf,
   agentBeadIdOf,
@@ -135,10 +135,6 @@ export interface StopResult {
 
 // ---- targets ------------------------------------------------------------------------------
 
-export function loadRigs(townRoot: string): Record<string, RigEntry> {
-  return readJsonOr<RigsJson>(townPaths(townRoot).rigsJson, 'mayor/rigs.json', { version: 1, rigs: {} }).rigs;
-}
-
 function crewNamesOf(townRoot: string, rig: string): string[] {
   if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(rig)) return [];
   try {
@@ -163,7 +159,7 @@ export function targetOf(townRoot: string, id: Identity): AgentTarget {
   if (id.name !== undefined) validateAgentName(id.name, id.role);
   let prefix: string | undefined;
   if (!TOWN_ROLES.has(id.role)) {
-    const rigs = loadRigs(townRoot);
+    const rigs = readRigs(townRoot);
     if (!id.rig || !Object.hasOwn(rigs, id.rig))
       throw new UsageError(
         `no rig named ${JSON.stringify(id.rig ?? '')} (rigs: ${Object.keys(rigs).join(', ') || 'none'}); add one with \`gt rig add NAME URL\``,
@@ -329,7 +325,7 @@ export function identityOfSession(townRoot: string, session: string): Identity |
   if (session === 'hq-deacon') return { role: 'deacon' };
   if (session === 'hq-boot') return { role: 'boot' };
   if (session.startsWith('hq-dog-')) return { role: 'dog', name: session.slice(7) };
-  for (const [rig, e] of Object.entries(loadRigs(townRoot))) {
+  for (const [rig, e] of Object.entries(readRigs(townRoot))) {
     const p = `${e.beads?.prefix}-`;
     if (!session.startsWith(p)) continue;
     const rest = session.slice(p.length);
@@ -725,7 +721,7 @@ export async function stopSession(
 /** The town's infrastructure: mayor, deacon, and every rig's witness and refinery. */
 export function infrastructureIdentities(townRoot: string): Identity[] {
   const ids: Identity[] = [{ role: 'mayor' }, { role: 'deacon' }];
-  for (const rig of Object.keys(loadRigs(townRoot)).sort()) {
+  for (const rig of Object.keys(readRigs(townRoot)).sort()) {
     ids.push({ role: 'witness', rig }, { role: 'refinery', rig });
   }
   return ids;

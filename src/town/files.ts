@@ -55,6 +55,12 @@ export interface RigsJson {
   rigs: Record<string, RigEntry>;
 }
 
+/** Registered rigs (mayor/rigs.json); none when the file is missing, an error when it is invalid. */
+export function readRigs(townRoot: string): Record<string, RigEntry> {
+  const file = path.join(townRoot, 'mayor', 'rigs.json');
+  return readJsonOr<RigsJson>(file, 'mayor/rigs.json', { version: 1, rigs: {} }).rigs ?? {};
+}
+
 export interface RigConfigJson {
   type: 'rig';
   version: number;

@@ -13,9 +13,9 @@ import path from 'node:path';
 import { writeFileAtomic } from '../beads/wisps.ts';
 import { GtError, NotFoundError, UsageError } from '../errors.ts';
 import { FileLock, pidAlive } from '../ledger/lock.ts';
-import { type RigsJson, readJsonOr } from './files.ts';
+import { readJsonOr, readRigs } from './files.ts';
 import { RESERVED_AGENT_NAMES, validateAgentName } from './names.ts';
-import { rigPaths, townPaths } from './paths.ts';
+import { rigPaths } from './paths.ts';
 import { loadRigSettings, settingValue } from './settings.ts';
 
 /** Built-in themes, 50 names each, in allocation order. */
@@ -194,12 +194,8 @@ export interface NamepoolState {
   updated_at: string;
 }
 
-function loadRigsJson(townRoot: string): RigsJson {
-  return readJsonOr<RigsJson>(townPaths(townRoot).rigsJson, 'mayor/rigs.json', { version: 1, rigs: {} });
-}
-
 function requireRig(townRoot: string, rig: string): void {
-  const rigs = loadRigsJson(townRoot).rigs;
+  const rigs = readRigs(townRoot);
   if (!rigs[rig])
     throw new NotFoundError(
       `no rig named "${rig}" (rigs: ${Object.keys(rigs).join(', ') || 'none'}); add one with \`gt rig add\``,
@@ -253,7 +249,7 @@ export function chooseTheme(rig: string, taken: Iterable<string>): string {
 /** Themes used by the other registered rigs. */
 export function themesInUse(townRoot: string, except?: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const other of Object.keys(loadRigsJson(townRoot).rigs)) {
+  for (const other of Object.keys(readRigs(townRoot))) {
     if (other === except) continue;
     const t = knownTheme(townRoot, other);
     if (t) out.set(t, [...(out.get(t) ?? []), other]);
