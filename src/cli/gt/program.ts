@@ -7,6 +7,7 @@ import { agentCommand } from './agent.ts';
 import { agentCommands } from './agents.ts';
 import { primeCommand } from './prime.ts';
 import { rigCommands } from './rigs.ts';
+import { statusCommands } from './status.ts';
 import { townCommands } from './town.ts';
 
 const formula = formulaCommands.find((c) => c.name === 'formula')!;
@@ -38,5 +39,6 @@ export const gtProgram: Program = {
     primeCommand,
     agentCommand,
     ...agentCommands,
+    ...statusCommands,
   ]),
 };
