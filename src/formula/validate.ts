@@ -21,30 +21,33 @@ export function stepDeps(s: Step): string[] {
   return [...(s.needs ?? []), ...(s.depends_on ?? [])];
 }
 
-/** A cycle in the needs graph, as a list of ids (first = last), or null. */
+/** A cycle in the needs graph, as a list of ids (first = last), or null. Iterative: 30k-step chains. */
 export function findNeedsCycle(steps: Map<string, string[]>): string[] | null {
   const state = new Map<string, 1 | 2>();
-  const stack: string[] = [];
-  const visit = (id: string): string[] | null => {
-    state.set(id, 1);
-    stack.push(id);
-    for (const n of steps.get(id) ?? []) {
-      if (!steps.has(n)) continue;
-      const st = state.get(n);
-      if (st === 1) return [...stack.slice(stack.indexOf(n)), n];
-      if (st === undefined) {
-        const c = visit(n);
-        if (c) return c;
+  for (const start of steps.keys()) {
+    if (state.has(start)) continue;
+    const stack: { id: string; i: number }[] = [{ id: start, i: 0 }];
+    state.set(start, 1);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const deps = steps.get(top.id) ?? [];
+      if (top.i < deps.length) {
+        const n = deps[top.i++];
+        if (!steps.has(n)) continue;
+        const st = state.get(n);
+        if (st === 1) {
+          const path = stack.map((f) => f.id);
+          return [...path.slice(path.indexOf(n)), n];
+        }
+        if (st === undefined) {
+          state.set(n, 1);
+          stack.push({ id: n, i: 0 });
+        }
+        continue;
       }
+      state.set(top.id, 2);
+      stack.pop();
     }
-    stack.pop();
-    state.set(id, 2);
-    return null;
-  };
-  for (const id of steps.keys()) {
-    if (state.has(id)) continue;
-    const c = visit(id);
-    if (c) return c;
   }
   return null;
 }
