@@ -78,10 +78,27 @@ export interface StoreOptions {
   actor?: string;
 }
 
-function gitConfigValue(cwd: string, key: string): string | undefined {
-  const r = spawnSync('git', ['config', '--get', key], { cwd, encoding: 'utf8' });
-  const v = r.status === 0 ? r.stdout.trim() : '';
-  return v || undefined;
+/** git's user.name and user.email, read with one spawn (writes need both: actor and author). */
+const userConfig = new Map<string, { name?: string; email?: string }>();
+function gitUser(cwd: string): { name?: string; email?: string } {
+  let hit = userConfig.get(cwd);
+  if (!hit) {
+    const r = spawnSync('git', ['config', '--get-regexp', '^user\\.(name|email)$'], {
+      cwd,
+      encoding: 'utf8',
+    });
+    hit = {};
+    for (const line of r.status === 0 ? r.stdout.split('\n') : []) {
+      const sp = line.indexOf(' ');
+      if (sp < 0) continue;
+      const key = line.slice(0, sp);
+      const value = line.slice(sp + 1).trim();
+      if (key === 'user.name' && value) hit.name = value;
+      if (key === 'user.email' && value) hit.email = value;
+    }
+    userConfig.set(cwd, hit);
+  }
+  return hit;
 }
 
 export function nowIso(): string {
@@ -127,7 +144,7 @@ export class BeadStore {
       this.actorName =
         process.env.BEADS_ACTOR ||
         process.env.BD_ACTOR ||
-        gitConfigValue(this.loc.root, 'user.name') ||
+        gitUser(this.loc.root).name ||
         process.env.USER ||
         os.userInfo().username ||
         'unknown';
@@ -141,7 +158,7 @@ export class BeadStore {
     if (!this.emailMemo) {
       this.emailMemo =
         process.env.GIT_AUTHOR_EMAIL ||
-        gitConfigValue(this.loc.root, 'user.email') ||
+        gitUser(this.loc.root).email ||
         `${this.actor().replace(/[^A-Za-z0-9._-]+/g, '.')}@localhost`;
     }
     return this.emailMemo;
