@@ -5,7 +5,7 @@
 // bench itself failed).
 //
 //   BENCH_QUICK=1          skip the 100,000-bead part and use fewer repetitions
-//   BENCH_ONLY=cli,inproc,conc,big   run only some sections (BENCHMARKS.md is then not written)
+//   BENCH_ONLY=cli,inproc,conc,big,hanoi   run only some sections (BENCHMARKS.md is then not written)
 //   BENCH_KEEP=1           keep the temporary repositories
 //   BENCH_OUT=FILE         write the report somewhere else than BENCHMARKS.md
 import { spawnSync } from 'node:child_process';
@@ -15,6 +15,7 @@ import { cliReadyBig, cliSection } from './cli.ts';
 import { type ConcurrencyResult, concurrencySection } from './concurrency.ts';
 import { explainGaps } from './gaps.ts';
 import { type GeneratedLedger, generateLedger } from './generate.ts';
+import { hanoiSection } from './hanoi.ts';
 import {
   benchEnv,
   fmtKb,
@@ -326,6 +327,8 @@ async function main(): Promise<number> {
     }
     bigDetails.readyCold = splits;
   }
+
+  if (want('hanoi')) sections.push(hanoiSection(base));
 
   for (const s of sections) process.stdout.write(`${consoleSection(s)}\n`);
   if (conc) process.stdout.write(`${conc.console}\n`);
