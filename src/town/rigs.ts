@@ -679,7 +679,8 @@ function listWorktrees(repoGit: string): WorktreeInfo[] {
   return out;
 }
 
-function subdirs(dir: string): string[] {
+/** Visible subdirectories of a folder, sorted (none when it does not exist). */
+export function subdirs(dir: string): string[] {
   try {
     return fs
       .readdirSync(dir, { withFileTypes: true })

@@ -11,7 +11,7 @@ import { agentMeta } from './agents.ts';
 import { readJson, readRigs, type TownJson } from './files.ts';
 import { type Identity, sessionNameOf } from './identity.ts';
 import { rigPaths, townPaths } from './paths.ts';
-import { isParked } from './rigs.ts';
+import { isParked, subdirs } from './rigs.ts';
 
 export interface AgentRow {
   bead: string;
@@ -65,18 +65,6 @@ function heartbeatAge(townRoot: string, session: string | null, now: number): nu
     return Number.isNaN(t) ? null : Math.max(0, Math.round((now - t) / 1000));
   } catch {
     return null;
-  }
-}
-
-function subdirs(dir: string): string[] {
-  try {
-    return fs
-      .readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-      .map((e) => e.name)
-      .sort();
-  } catch {
-    return [];
   }
 }
 
