@@ -4,7 +4,14 @@ import { GtError } from '../errors.ts';
 import type { FormulaLoader } from './loader.ts';
 import type { AdviceRule, AdviceStep, Formula, Step } from './types.ts';
 import { walkSteps } from './validate.ts';
-import { applyDefaults, checkVarValues, evalCondition, missingVars, substitute } from './vars.ts';
+import {
+  applyDefaults,
+  checkVarValues,
+  evalCondition,
+  missingVars,
+  substitute,
+  substituteCommand,
+} from './vars.ts';
 
 export interface ProtoDep {
   type: 'blocks' | 'parent-child' | 'waits-for';
@@ -350,6 +357,12 @@ export function cook(loader: FormulaLoader, nameOrPath: string, opts: CookOption
     if (bad.length) throw new GtError(`${f.formula}: ${bad.join('; ')}`);
   }
   const sub = (t: string | undefined) => (opts.substitute ? substitute(t, vars) : t);
+  const commandVars = new Set(
+    Object.entries(f.vars)
+      .filter(([, d]) => d.type === 'command')
+      .map(([k]) => k),
+  );
+  const subRun = (t: string | undefined) => (opts.substitute ? substituteCommand(t, vars, commandVars) : t);
   const root: ProtoBead = {
     key: f.formula,
     stepId: null,
@@ -382,7 +395,7 @@ export function cook(loader: FormulaLoader, nameOrPath: string, opts: CookOption
         labels,
         metadata: s.metadata,
         assignee: s.assignee,
-        run: sub(s.run),
+        run: subRun(s.run),
         deps: [{ type: 'parent-child', target: parentKey }],
       };
       steps.push(bead);

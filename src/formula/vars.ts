@@ -22,6 +22,29 @@ export function substitute(text: string | undefined, vars: Record<string, string
   return out;
 }
 
+/** A value as one POSIX shell word. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Substitution into a step's `run` command, which a shell will execute: values are quoted as
+ * single shell words, so a var carrying data (a bead title, an id) can never become code. Vars
+ * declared `type = "command"` are configuration the town owner wrote (test and build commands)
+ * and go in as written.
+ */
+export function substituteCommand(
+  text: string | undefined,
+  vars: Record<string, string>,
+  commandVars: Set<string>,
+): string | undefined {
+  if (text === undefined) return undefined;
+  return text.replace(PLACEHOLDER, (whole, name: string) => {
+    if (!Object.hasOwn(vars, name)) return whole;
+    return commandVars.has(name) ? vars[name] : shellQuote(vars[name]);
+  });
+}
+
 export function placeholders(text: string | undefined): string[] {
   if (!text) return [];
   return [...text.matchAll(PLACEHOLDER)].map((m) => m[1]);

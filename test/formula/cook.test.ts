@@ -1,4 +1,5 @@
 // Formula parsing, validation, substitution and the cook pipeline (pure logic over temp files).
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -150,6 +151,31 @@ test('conditions: truthiness, negation, equality; bad grammar is an error', () =
   assert.ok(evalCondition("{{mode}} == 'fast'", v));
   assert.ok(evalCondition('{{mode}} != "slow"', v));
   assert.throws(() => evalCondition('mode is fast', v), /cannot evaluate condition/);
+});
+
+test('run commands: var values are single shell words unless the var is a declared command', () => {
+  const dir = tmpDir('pwn-');
+  const l = loaderWith({
+    runner: `
+formula = "runner"
+[vars.title]
+[vars.check]
+type = "command"
+[[steps]]
+id = "say"
+title = "Say it"
+run = "printf '%s' {{title}} && {{check}}"
+`,
+  });
+  const evil = `x'; touch ${dir}/pwned; echo '$(touch ${dir}/pwned2) \`id\``;
+  const p = cook(l, 'runner', { vars: { title: evil, check: 'true' }, substitute: true });
+  const run = p.steps[0].run!;
+  const out = spawnSync('/bin/sh', ['-c', run], { encoding: 'utf8' });
+  assert.is(out.status, 0, out.stderr);
+  assert.is(out.stdout, evil, 'the value arrives as one word, verbatim');
+  assert.not.ok(fs.existsSync(path.join(dir, 'pwned')));
+  assert.not.ok(fs.existsSync(path.join(dir, 'pwned2')));
+  assert.match(run, /&& true$/, 'a declared command var goes in as written');
 });
 
 test('go durations', () => {
