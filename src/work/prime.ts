@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Graph } from '../beads/graph.ts';
 import type { BeadStore } from '../beads/store.ts';
 import type { ColorFns } from '../cli/framework.ts';
+import { type PendingGroup, pendingBySeverity } from '../escalation/model.ts';
 import type { StepProgress } from '../formula/molecule.ts';
 import { type RigsJson, readJsonOr } from '../town/files.ts';
 import {
@@ -74,6 +75,8 @@ export interface PrimeData {
   mail: { address: string; unread: number; recent: { id: string; subject: string; from: string }[] };
   handoff: { id: string; subject: string; body: string; from: string; created_at: string } | null;
   autonomous: string | null;
+  /** The mayor's pending (open, unacknowledged) escalations by severity; null for other roles. */
+  escalations: PendingGroup[] | null;
   /** Problems that did not stop prime (missing template, unknown formula, ...). */
   warnings: string[];
 }
@@ -274,6 +277,7 @@ export function buildPrime(store: BeadStore, opts: PrimeOptions): PrimeData {
     },
     handoff,
     autonomous: hook ? autonomousDirective(id, hook, molecule) : null,
+    escalations: id.role === 'mayor' ? pendingBySeverity(g.byId.values()) : null,
     warnings,
   };
 }
@@ -400,6 +404,25 @@ export function renderPrime(p: PrimeData, c: ColorFns = plain): string {
   else {
     out.push(`${p.mail.unread} unread message${p.mail.unread === 1 ? '' : 's'} for ${p.mail.address}:`);
     for (const m of p.mail.recent) out.push(`  ${m.id} ${m.subject}${m.from ? ` (from ${m.from})` : ''}`);
+  }
+  if (p.escalations) {
+    out.push('', c.bold('## Pending escalations'), '');
+    const n = p.escalations.reduce((k, g) => k + g.escalations.length, 0);
+    if (n === 0) out.push('No pending escalations.');
+    else {
+      out.push(`${n} pending (unacknowledged) escalation${n === 1 ? '' : 's'}:`);
+      for (const g of p.escalations) {
+        out.push(`  ${g.severity.toUpperCase()} (${g.escalations.length}):`);
+        for (const e of g.escalations)
+          out.push(
+            `    ${e.id} ${e.title}${e.reescalation_count ? ` (re-escalated ×${e.reescalation_count})` : ''} [${e.source}]`,
+          );
+      }
+      out.push(
+        '',
+        'Handle each: `gt escalate show <id>`, then `gt escalate ack <id>` or `gt escalate close <id> --reason ...`.',
+      );
+    }
   }
   if (p.autonomous) out.push('', c.bold('## AUTONOMOUS WORK MODE'), '', p.autonomous);
   for (const w of p.warnings) out.push('', c.yellow(`warning: ${w}`));

@@ -5,6 +5,7 @@ import type { CommandDef, Program } from '../framework.ts';
 import { VERSION } from '../version.ts';
 import { agentCommand } from './agent.ts';
 import { agentCommands } from './agents.ts';
+import { escalateCommand } from './escalate.ts';
 import { primeCommand } from './prime.ts';
 import { rigCommands } from './rigs.ts';
 import { statusCommands } from './status.ts';
@@ -40,5 +41,6 @@ export const gtProgram: Program = {
     agentCommand,
     ...agentCommands,
     ...statusCommands,
+    escalateCommand,
   ]),
 };
