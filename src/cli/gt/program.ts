@@ -5,6 +5,7 @@ import type { CommandDef, Program } from '../framework.ts';
 import { VERSION } from '../version.ts';
 import { agentCommand } from './agent.ts';
 import { agentCommands } from './agents.ts';
+import { mailCommands } from './mail.ts';
 import { escalateCommand } from './escalate.ts';
 import { primeCommand } from './prime.ts';
 import { rigCommands } from './rigs.ts';
@@ -41,6 +42,7 @@ export const gtProgram: Program = {
     agentCommand,
     ...agentCommands,
     ...statusCommands,
+    ...mailCommands,
     escalateCommand,
   ]),
 };

@@ -1,0 +1,154 @@
+// Sending mail: resolve the recipients (nothing written when one is bad), write one message
+// bead per delivery in ONE ledger commit (wisp mail goes to the operational plane instead and
+// is never committed), then notify the recipients' live sessions (failures never fail a send).
+import crypto from 'node:crypto';
+import { BeadStore } from '../beads/store.ts';
+import type { Bead } from '../beads/types.ts';
+import { UsageError } from '../errors.ts';
+import { loadCodec } from '../ledger/codec.ts';
+import { type Delivery, resolveRecipients } from './address.ts';
+import {
+  isRead,
+  type Message,
+  type Priority,
+  parseMsgType,
+  parsePriority,
+  priorityNumber,
+  READ,
+  toMessage,
+  townView,
+} from './message.ts';
+import { notifyRecipients } from './notify.ts';
+import { isWispSubject } from './protocol.ts';
+
+export interface SendInput {
+  from: string;
+  to: string | string[];
+  subject: string;
+  body?: string;
+  priority?: Priority;
+  type?: string;
+  cc?: string[];
+  replyTo?: string;
+  thread?: string;
+  pinned?: boolean;
+  wisp?: boolean;
+  notify?: boolean;
+}
+
+export interface SendResult {
+  ids: string[];
+  recipients: string[];
+  wisp: boolean;
+}
+
+export function newThreadId(): string {
+  return `thread-${crypto.randomBytes(6).toString('hex')}`;
+}
+
+function checkLabelValue(v: string, what: string): string {
+  const s = v.trim();
+  if (!s || /[\n\r\0,]/.test(s) || s.length > 200) {
+    throw new UsageError(`invalid ${what} ${JSON.stringify(v)}: one line, no commas, up to 200 characters`);
+  }
+  return s;
+}
+
+/** Send a message; returns the ids written (one per delivery) and the resolved recipients. */
+export async function sendMail(
+  townRoot: string,
+  input: SendInput,
+  opts: { actor?: string } = {},
+): Promise<SendResult> {
+  const subject = (input.subject ?? '').trim();
+  if (!subject) throw new UsageError('a subject is required: gt mail send <to> -s "Subject" -m "Body"');
+  if (/[\r\n]/.test(subject)) throw new UsageError('the subject must be one line (put the rest in the body)');
+  const from = checkLabelValue(input.from, 'sender');
+  const priority = parsePriority(input.priority);
+  const type = parseMsgType(input.type);
+  const to = Array.isArray(input.to) ? input.to : [input.to];
+  if (to.length === 0) throw new UsageError('no recipient: gt mail send <address...> -s SUBJECT');
+  await loadCodec();
+  const store = BeadStore.open(townRoot, { actor: opts.actor ?? from });
+  const view = townView(townRoot, store);
+  const deliveries = resolveRecipients(to, view, { exclude: from });
+  const cc = input.cc?.length ? resolveRecipients(input.cc, view).filter((d) => d.kind === 'direct') : [];
+  const wisp = !!input.wisp || isWispSubject(subject);
+  const thread = input.thread ? checkLabelValue(input.thread, 'thread id') : newThreadId();
+  const replyTo = input.replyTo ? checkLabelValue(input.replyTo, 'reply-to id') : undefined;
+  const ids = store.transact(`mail: ${subject.slice(0, 60)}`, (tx) => {
+    const out: string[] = [];
+    const alloc = tx.idAllocator(wisp ? { infix: 'wisp' } : {});
+    for (const d of deliveries) {
+      const labels = new Set<string>([`from:${from}`, `thread:${thread}`, `msg-type:${type}`]);
+      if (replyTo) labels.add(`reply-to:${replyTo}`);
+      for (const c of cc) labels.add(`cc:${c.to}`);
+      if (d.kind === 'queue') labels.add(`queue:${d.name}`);
+      if (d.kind === 'channel') labels.add(`channel:${d.name}`);
+      if (d.kind === 'announce') labels.add(`announce:${d.name}`);
+      const id = alloc(subject, `${d.to}\n${input.body ?? ''}`);
+      const bead: Bead = {
+        id,
+        title: subject,
+        description: input.body ?? '',
+        status: 'open',
+        priority: priorityNumber(priority),
+        issue_type: 'message',
+        assignee: d.to,
+        owner: tx.store.email(),
+        created_at: tx.now,
+        created_by: tx.actor,
+        updated_at: tx.now,
+        labels: [...labels].sort(),
+        dependencies: [],
+        sender: from,
+        ...(wisp ? { ephemeral: true } : {}),
+        ...(input.pinned ? { pinned: true } : {}),
+      };
+      tx.put(bead);
+      if (!wisp) tx.note(`message ${id} to ${d.to}`);
+      out.push(id);
+    }
+    return out;
+  });
+  store.flush();
+  const recipients = deliveries.map((d) => d.to);
+  if (input.notify !== false) {
+    await notifyRecipients(townRoot, {
+      from,
+      subject,
+      recipients: deliveries.filter((d: Delivery) => d.kind === 'direct').map((d) => d.to),
+    });
+  }
+  return { ids, recipients, wisp };
+}
+
+/** The messages addressed to `address` (or CC'd to it), newest first; `all` includes read ones. */
+export function inboxOf(
+  townRoot: string,
+  address: string,
+  opts: { all?: boolean; unread?: boolean; also?: string[] } = {},
+): Message[] {
+  const store = BeadStore.open(townRoot);
+  return inboxFrom(store, [address, ...(opts.also ?? [])], opts);
+}
+
+export function inboxFrom(
+  store: BeadStore,
+  who: string[],
+  opts: { all?: boolean; unread?: boolean } = {},
+): Message[] {
+  const rows = store
+    .summaries()
+    .filter(
+      (s) =>
+        s.issue_type === 'message' &&
+        s.status !== 'closed' &&
+        ((s.assignee && who.includes(s.assignee)) || who.some((w) => s.labels?.includes(`cc:${w}`))),
+    )
+    .filter((s) => !opts.unread || !isRead(s))
+    .sort((a, b) => b.ct - a.ct || (a.id < b.id ? 1 : -1));
+  return rows.map((s) => toMessage(s));
+}
+
+export { READ };
