@@ -6,6 +6,7 @@ import { VERSION } from '../version.ts';
 import { agentCommand } from './agent.ts';
 import { agentCommands } from './agents.ts';
 import { mailCommands } from './mail.ts';
+import { nudgeCommands } from './nudge.ts';
 import { escalateCommand } from './escalate.ts';
 import { primeCommand } from './prime.ts';
 import { rigCommands } from './rigs.ts';
@@ -42,6 +43,7 @@ export const gtProgram: Program = {
     agentCommand,
     ...agentCommands,
     ...statusCommands,
+    ...nudgeCommands,
     ...mailCommands,
     escalateCommand,
   ]),

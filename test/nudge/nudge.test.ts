@@ -1,0 +1,238 @@
+// Nudges through the gt CLI on real tmux (own socket, killed on exit), with the fake agent
+// that logs every line it reads: text arriving intact and never executed, wait-idle against
+// an idle and a busy pane, queueing for dead sessions, DND/muted and --force, channel targets,
+// broadcast, the nudge poller, and bad targets refused with nothing queued.
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GT, run } from '../helpers.ts';
+import { sessionTown, until } from '../runtime/session-fixture.ts';
+
+const T = sessionTown('nudge');
+const { ok, gt, town, events, base } = T;
+
+const qdir = (session: string) => path.join(town, '.runtime', 'nudge_queue', session);
+const queued = (session: string): any[] => {
+  try {
+    return fs
+      .readdirSync(qdir(session))
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => JSON.parse(fs.readFileSync(path.join(qdir(session), f), 'utf8')));
+  } catch {
+    return [];
+  }
+};
+const allQueued = () => {
+  const root = path.join(town, '.runtime', 'nudge_queue');
+  if (!fs.existsSync(root)) return 0;
+  return fs.readdirSync(root).reduce((n, s) => n + queued(s).length, 0);
+};
+const lines = (session: string) =>
+  events(session)
+    .filter((e) => e.event === 'line')
+    .map((e) => e.text);
+const clearQueues = () =>
+  fs.rmSync(path.join(town, '.runtime', 'nudge_queue'), { recursive: true, force: true });
+
+test('setup: bob (crew, idle) and nux (polecat, busy: its prompt never shows)', () => {
+  ok('session', 'start', 'myrig/crew/bob', '--json');
+  ok('session', 'start', 'myrig/nux', '--env', 'FAKE_AGENT_PROMPT=working... ', '--no-wait', '--json');
+});
+
+test('an immediate nudge arrives intact: quotes, $(...), backticks, ;, newlines, unicode; nothing runs', async () => {
+  clearQueues();
+  const pwned = path.join(base, 'pwned');
+  const text = [
+    `it's "quoted" and 'single' $(touch ${pwned}) \`touch ${pwned}2\` ; touch ${pwned}3;`,
+    `second line: ünïcödé ✓ 日本語 🚚 $HOME #{session_name} #(touch ${pwned}4) \\n -- --force`,
+    'ends with a semicolon;',
+  ].join('\n');
+  const before = lines('mr-crew-bob').length;
+  const r = ok('nudge', 'myrig/crew/bob', text, '--mode', 'immediate', '--json');
+  assert.is(r.delivered, 'immediate');
+  assert.is(r.target, 'myrig/crew/bob');
+  const got = await until('the three lines', () => {
+    const l = lines('mr-crew-bob').slice(before);
+    return l.length >= 3 ? l : null;
+  });
+  assert.equal(got, text.split('\n'));
+  for (const f of ['pwned', 'pwned2', 'pwned3', 'pwned4'])
+    assert.not.ok(fs.existsSync(path.join(base, f)), f);
+  assert.is(allQueued(), 0);
+});
+
+test('wait-idle: an idle agent gets it typed, a busy one gets it queued', async () => {
+  clearQueues();
+  const before = lines('mr-crew-bob').length;
+  const r = ok('nudge', 'myrig/bob', 'hello bob', '--json');
+  assert.is(r.delivered, 'immediate');
+  assert.is(r.target, 'myrig/crew/bob');
+  await until('bob read it', () => lines('mr-crew-bob').slice(before).includes('hello bob'));
+
+  const t0 = Date.now();
+  const busy = ok('nudge', 'myrig/nux', 'hello nux', '--idle-timeout', '1s', '--json');
+  assert.is(busy.delivered, 'queued');
+  assert.match(busy.reason, /busy/);
+  assert.ok(Date.now() - t0 < 8000);
+  const q = queued('mr-nux');
+  assert.is(q.length, 1);
+  assert.is(q[0].message, 'hello nux');
+  assert.is(q[0].sender, 'overseer');
+  assert.is(q[0].priority, 'normal');
+  assert.not.ok(lines('mr-nux').includes('hello nux'), 'never typed into a busy pane');
+  clearQueues();
+});
+
+test('queue mode and dead sessions queue; --stdin reads the message', () => {
+  clearQueues();
+  const r = ok('nudge', 'myrig/crew/bob', 'later', '--mode', 'queue', '--priority', 'urgent', '--json');
+  assert.is(r.delivered, 'queued');
+  assert.is(r.reason, 'queue mode');
+  assert.is(queued('mr-crew-bob')[0].priority, 'urgent');
+  const both = run(GT, ['nudge', 'deacon', 'arg', '--stdin'], { cwd: town, env: T.env, input: 'x' });
+  assert.is(both.code, 2, 'argument and --stdin');
+  const s = run(GT, ['nudge', 'deacon', '--stdin', '--json'], {
+    cwd: town,
+    env: T.env,
+    input: 'from stdin\n',
+  });
+  assert.is(s.code, 0, s.stderr);
+  assert.equal(s.json(), { target: 'deacon', delivered: 'queued', reason: 'no live session' });
+  assert.is(queued('hq-deacon')[0].message, 'from stdin\n');
+  clearQueues();
+});
+
+test('DND skips normal nudges, queues urgent ones, --force overrides; muted likewise', async () => {
+  clearQueues();
+  const asBob = { ...T.env, GT_ROLE: 'myrig/crew/bob' };
+  const on = gt(['dnd', 'on', '--json'], { env: asBob });
+  assert.is(on.code, 0, on.stderr);
+  assert.is(on.json().dnd, true);
+  assert.is(gt(['dnd', 'status', '--json'], { env: asBob }).json().dnd, true);
+  const s = ok('nudge', 'myrig/crew/bob', 'psst', '--json');
+  assert.is(s.delivered, 'skipped');
+  assert.match(s.reason, /do not disturb/);
+  const u = ok('nudge', 'myrig/crew/bob', 'fire', '--priority', 'urgent', '--json');
+  assert.is(u.delivered, 'queued');
+  assert.equal(
+    queued('mr-crew-bob').map((n) => n.message),
+    ['fire'],
+  );
+  const before = lines('mr-crew-bob').length;
+  const f = ok('nudge', 'myrig/crew/bob', 'forced through', '--force', '--json');
+  assert.is(f.delivered, 'immediate');
+  await until('forced nudge read', () => lines('mr-crew-bob').slice(before).includes('forced through'));
+  assert.is(gt(['dnd', 'off', '--json'], { env: asBob }).json().dnd, false);
+  assert.is(gt(['dnd', 'maybe'], { env: asBob }).code, 2);
+
+  assert.is(gt(['notify', 'muted', '--json'], { env: asBob }).json().notification_level, 'muted');
+  assert.is(ok('nudge', 'myrig/crew/bob', 'shh', '--json').delivered, 'skipped');
+  assert.is(gt(['notify', 'loud'], { env: asBob }).code, 2);
+  assert.is(gt(['notify', 'normal', '--json'], { env: asBob }).json().notification_level, 'normal');
+  clearQueues();
+});
+
+test('the nudge poller drains the queue into an idle pane', async () => {
+  clearQueues();
+  ok('nudge', 'myrig/crew/bob', 'first', '--mode', 'queue');
+  ok('nudge', 'myrig/crew/bob', 'second', '--mode', 'queue', '--priority', 'urgent');
+  const before = lines('mr-crew-bob').length;
+  const r = ok('nudge-poller', 'myrig/crew/bob', '--once', '--json');
+  assert.is(r.state, 'delivered');
+  assert.is(r.delivered, 2);
+  const got = await until('both queued nudges', () => {
+    const l = lines('mr-crew-bob').slice(before);
+    return l.length >= 2 ? l : null;
+  });
+  assert.equal(got, ['[queued nudge from overseer] second', '[queued nudge from overseer] first']);
+  assert.is(queued('mr-crew-bob').length, 0);
+  assert.is(ok('nudge-poller', 'myrig/crew/bob', '--once', '--json').state, 'empty');
+  // A busy agent keeps its queue.
+  ok('nudge', 'myrig/nux', 'wait for me', '--mode', 'queue');
+  const b = ok('nudge-poller', 'myrig/nux', '--once', '--idle-timeout', '500ms', '--json');
+  assert.is(b.state, 'busy');
+  assert.is(queued('mr-nux').length, 1);
+  clearQueues();
+});
+
+test('channel targets: nudge_channels patterns with * wildcards', () => {
+  clearQueues();
+  fs.writeFileSync(
+    path.join(town, 'config', 'messaging.json'),
+    `${JSON.stringify({ nudge_channels: { workers: ['myrig/crew/*', 'myrig/nux'], town: ['mayor/', '*/witness'] } })}\n`,
+  );
+  const r = ok('nudge', 'channel:workers', 'standup', '--mode', 'queue', '--json');
+  assert.equal(r.results.map((x: any) => x.target).sort(), ['myrig/crew/bob', 'myrig/polecats/nux']);
+  assert.ok(r.results.every((x: any) => x.delivered === 'queued'));
+  const t = ok('nudge', 'channel:town', 'hi', '--mode', 'queue', '--json');
+  assert.equal(t.results.map((x: any) => x.target).sort(), ['mayor', 'myrig/witness']);
+  const before = allQueued();
+  const none = gt(['nudge', 'channel:nope', 'x', '--json']);
+  assert.is(none.code, 3);
+  assert.match(none.stderr, /no nudge channel "nope".*workers/);
+  assert.is(gt(['nudge', 'channel:../x', 'x']).code, 2);
+  assert.is(allQueued(), before);
+  clearQueues();
+});
+
+test('broadcast: every live worker, a rig’s, or --all', () => {
+  clearQueues();
+  const r = ok('broadcast', 'all hands', '--mode', 'queue', '--json');
+  assert.is(r.count, 2);
+  assert.equal(r.results.map((x: any) => x.target).sort(), ['myrig/crew/bob', 'myrig/polecats/nux']);
+  assert.is(queued('mr-crew-bob')[0].kind, 'broadcast');
+  const rig = ok('broadcast', 'rig only', '--rig', 'myrig', '--mode', 'queue', '--json');
+  assert.is(rig.count, 2);
+  const bad = gt(['broadcast', 'x', '--rig', 'nope', '--json']);
+  assert.is(bad.code, 3);
+  // Sent by bob: bob is left out.
+  const fromBob = gt(['broadcast', 'from bob', '--mode', 'queue', '--json'], {
+    env: { ...T.env, GT_ROLE: 'myrig/crew/bob', BD_ACTOR: 'myrig/crew/bob' },
+  });
+  assert.equal(
+    fromBob.json().results.map((x: any) => x.target),
+    ['myrig/polecats/nux'],
+  );
+  clearQueues();
+});
+
+test('bad targets and options are refused clearly, nothing queued', () => {
+  clearQueues();
+  const cases: [string[], number, RegExp][] = [
+    [['nudge', 'nosuchrig/witness', 'x'], 2, /no rig named "nosuchrig"/],
+    [['nudge', 'myrig/ghost', 'x'], 3, /no agent myrig\/polecats\/ghost/],
+    [['nudge', '../../etc', 'x'], 2, /cannot read/],
+    [['nudge', 'myrig/crew/../x', 'x'], 2, /./],
+    [['nudge', 'witness', 'x'], 2, /of your rig/],
+    [['nudge', 'mayor', 'x', '--mode', 'loud'], 2, /--mode/],
+    [['nudge', 'mayor', 'x', '--priority', 'high'], 2, /--priority/],
+    [['nudge', 'mayor', '   '], 2, /message/],
+    [['nudge', 'mayor'], 2, /message/],
+    [['nudge-poller', 'nosuchrig/nux', '--once'], 2, /no rig/],
+  ];
+  for (const [args, code, re] of cases) {
+    const r = gt(args);
+    assert.is(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re, args.join(' '));
+  }
+  assert.is(allQueued(), 0);
+  // witness as a role shortcut works inside the rig.
+  const w = gt(['nudge', 'witness', 'x', '--mode', 'queue', '--json'], {
+    cwd: path.join(town, 'myrig', 'crew', 'bob'),
+  });
+  assert.is(w.code, 0, w.stderr);
+  assert.is(queued('mr-witness').length, 1);
+  clearQueues();
+});
+
+test('the overseer with no tmux client attached: queued under hq-overseer', () => {
+  clearQueues();
+  const r = ok('nudge', 'overseer', 'look at this #{session_name}', '--json');
+  assert.is(r.delivered, 'queued');
+  assert.is(queued('hq-overseer')[0].message, 'look at this #{session_name}');
+  clearQueues();
+});
+
+test.run();
