@@ -5,9 +5,10 @@ import type { CommandDef, Program } from '../framework.ts';
 import { VERSION } from '../version.ts';
 import { agentCommand } from './agent.ts';
 import { agentCommands } from './agents.ts';
+import { escalateCommand } from './escalate.ts';
+import { handoffCommand } from './handoff.ts';
 import { mailCommands } from './mail.ts';
 import { nudgeCommands } from './nudge.ts';
-import { escalateCommand } from './escalate.ts';
 import { primeCommand } from './prime.ts';
 import { rigCommands } from './rigs.ts';
 import { statusCommands } from './status.ts';
@@ -46,5 +47,6 @@ export const gtProgram: Program = {
     ...nudgeCommands,
     ...mailCommands,
     escalateCommand,
+    handoffCommand,
   ]),
 };
