@@ -187,11 +187,12 @@ const inbox: CommandDef = {
 const read: CommandDef = {
   name: 'read',
   summary: 'Show a message and mark it read',
-  usage: 'gt mail read ID',
+  usage: 'gt mail read ID [--identity ADDR]',
   args: [1, 1],
-  run(ctx, { positionals }) {
-    const root = requireTown(ctx.cwd);
-    const store = BeadStore.open(root, { actor: ctx.actor });
+  options: { identity: identityOpt },
+  run(ctx, { values, positionals }) {
+    const m = me(ctx, values.identity);
+    const store = BeadStore.open(m.root, { actor: ctx.actor ?? m.actor });
     const msg = readMessage(store, positionals[0], { mark: true });
     return { data: msg, text: full(msg) };
   },
@@ -200,11 +201,12 @@ const read: CommandDef = {
 const peek: CommandDef = {
   name: 'peek',
   summary: 'Show a message without marking it read',
-  usage: 'gt mail peek ID',
+  usage: 'gt mail peek ID [--identity ADDR]',
   args: [1, 1],
-  run(ctx, { positionals }) {
-    const root = requireTown(ctx.cwd);
-    const msg = readMessage(BeadStore.open(root), positionals[0]);
+  options: { identity: identityOpt },
+  run(ctx, { values, positionals }) {
+    const m = me(ctx, values.identity);
+    const msg = readMessage(BeadStore.open(m.root), positionals[0]);
     return { data: msg, text: full(msg) };
   },
 };
@@ -253,11 +255,12 @@ function idsCommand(
     name,
     aliases,
     summary,
-    usage: `gt mail ${name} ID...`,
+    usage: `gt mail ${name} ID... [--identity ADDR]`,
     args: [1, -1],
-    run(ctx, { positionals }) {
-      const root = requireTown(ctx.cwd);
-      const done = fn(BeadStore.open(root, { actor: ctx.actor }), positionals);
+    options: { identity: identityOpt },
+    run(ctx, { values, positionals }) {
+      const m = me(ctx, values.identity);
+      const done = fn(BeadStore.open(m.root, { actor: ctx.actor ?? m.actor }), positionals);
       return { data: { ids: done }, text: done.length ? `${name}: ${done.join(', ')}` : 'nothing to change' };
     },
   };
