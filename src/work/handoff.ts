@@ -185,7 +185,7 @@ export async function handoff(townRoot: string, o: HandoffOptions): Promise<Hand
   // 3. The mail to self (durable before the session goes away).
   const sent = await deliverMail(
     townRoot,
-    { from: actor, to: address, subject, body, priority: 'high', type: 'notification', pinned: false },
+    { from: actor, to: address, subject, body, priority: 'high', type: 'notification', notify: false },
     { actor },
   );
 
