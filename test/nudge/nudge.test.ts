@@ -2,10 +2,12 @@
 // that logs every line it reads: text arriving intact and never executed, wait-idle against
 // an idle and a busy pane, queueing for dead sessions, DND/muted and --force, channel targets,
 // broadcast, the nudge poller, and bad targets refused with nothing queued.
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { whichCommand } from '../../src/runtime/tmux.ts';
 import { GT, run } from '../helpers.ts';
 import { sessionTown, until } from '../runtime/session-fixture.ts';
 
@@ -233,6 +235,53 @@ test('the overseer with no tmux client attached: queued under hq-overseer', () =
   assert.is(r.delivered, 'queued');
   assert.is(queued('hq-overseer')[0].message, 'look at this #{session_name}');
   clearQueues();
+});
+
+test('--if-fresh sends only from a session younger than 60 s', () => {
+  clearQueues();
+  const outside = ok('nudge', 'myrig/crew/bob', 'x', '--if-fresh', '--mode', 'queue', '--json');
+  assert.is(outside.delivered, 'skipped');
+  assert.match(outside.reason, /not in an agent session/);
+  const fresh = gt(['nudge', 'myrig/crew/bob', 'fresh', '--if-fresh', '--mode', 'queue', '--json'], {
+    env: { ...T.env, GT_SESSION: 'mr-nux', GT_ROLE: 'myrig/nux' },
+  });
+  assert.is(fresh.code, 0, fresh.stderr);
+  assert.is(fresh.json().delivered, 'queued');
+  assert.is(queued('mr-crew-bob')[0].sender, 'myrig/nux');
+  clearQueues();
+});
+
+test('the overseer with a tmux client attached gets a banner; formats in the text never run', async () => {
+  clearQueues();
+  if (!whichCommand('script')) {
+    console.warn('skipped: `script` (util-linux) is not installed, no way to attach a tmux client');
+    return;
+  }
+  const typescript = path.join(base, 'client.out');
+  const client = spawn('script', ['-qfc', `tmux -L ${T.socket} attach -t =mr-crew-bob`, typescript], {
+    env: { ...T.env, TERM: 'xterm' },
+    stdio: 'ignore',
+  });
+  try {
+    const clients = () =>
+      spawnSync('tmux', ['-L', T.socket, 'list-clients', '-F', '#{client_name}'], {
+        encoding: 'utf8',
+      }).stdout.trim();
+    await until('a client attached', () => clients() !== '');
+    const pwned = path.join(base, 'p5');
+    const r = ok('nudge', 'overseer', `look #(touch ${pwned}) #{session_name}`, '--json');
+    assert.is(r.delivered, 'immediate');
+    assert.match(r.reason, /banner/);
+    await until('the banner on the client', () =>
+      fs
+        .readFileSync(typescript, 'utf8')
+        .includes(`[nudge from overseer] look #(touch ${pwned}) #{session_name}`),
+    );
+    assert.not.ok(fs.existsSync(pwned), '#(...) was not run');
+    assert.is(queued('hq-overseer').length, 0);
+  } finally {
+    client.kill();
+  }
 });
 
 test.run();

@@ -40,6 +40,17 @@ function readMessage(values: Record<string, any>, arg: string | undefined): stri
   return arg;
 }
 
+/** --if-fresh: why the caller's session is not fresh (< 60 s old), or null when it is. */
+async function staleReason(root: string): Promise<string | null> {
+  const session = process.env.GT_SESSION;
+  if (!session) return '--if-fresh: you are not in an agent session (no GT_SESSION)';
+  const { townTmux } = await import('../../runtime/sessions.ts');
+  const pane = townTmux(root).paneInfo(session);
+  if (!pane) return `--if-fresh: your session ${session} is not running`;
+  const age = Math.round(Date.now() / 1000 - pane.created);
+  return age < 60 ? null : `--if-fresh: your session is ${age} s old`;
+}
+
 function mark(ctx: Ctx, delivered: string): string {
   return delivered === 'immediate'
     ? ctx.color.green('✓')
@@ -52,7 +63,7 @@ const nudge: CommandDef = {
   name: 'nudge',
   summary: "Type a short message into an agent's session (queued when it is busy or gone)",
   usage:
-    'gt nudge TARGET [MESSAGE] [--mode wait-idle|queue|immediate] [--priority normal|urgent] [--force] [--stdin]\n' +
+    'gt nudge TARGET [MESSAGE] [--mode wait-idle|queue|immediate] [--priority normal|urgent] [--force] [--stdin] [--if-fresh]\n' +
     '  TARGET: an agent address (mayor, deacon, <rig>/witness, <rig>/<name>, <rig>/crew/<name>),\n' +
     '  witness or refinery (of your rig), overseer, or channel:<name> (nudge_channels in config/messaging.json).\n' +
     '  Text is typed literally, never run by a shell; newlines are kept, other control characters become spaces.\n' +
@@ -65,6 +76,7 @@ const nudge: CommandDef = {
     stdin: { type: 'boolean', desc: 'read the message from stdin' },
     kind: { type: 'string', desc: 'a kind recorded with queued nudges (default nudge)', arg: 'KIND' },
     'idle-timeout': idleOpt,
+    'if-fresh': { type: 'boolean', desc: 'send only if your own session started less than 60 s ago' },
   },
   async run(ctx, { values, positionals }) {
     const root = requireTown(ctx.cwd);
@@ -88,6 +100,18 @@ const nudge: CommandDef = {
       throw new UsageError(`--priority ${JSON.stringify(values.priority)} must be normal or urgent`);
     const idleTimeoutMs = idleTimeoutOf(root, values);
     const targets = m.resolveNudgeTargets(root, positionals[0], { cwd: ctx.cwd });
+    if (values['if-fresh']) {
+      const stale = await staleReason(root);
+      if (stale) {
+        const skipped = targets.map((id) => ({ target: actorOf(id), delivered: 'skipped', reason: stale }));
+        return {
+          data: positionals[0].startsWith('channel:')
+            ? { channel: positionals[0], results: skipped }
+            : skipped[0],
+          text: `· not sent: ${stale}`,
+        };
+      }
+    }
     const results = await Promise.all(
       targets.map(async (id) => ({
         target: actorOf(id),
