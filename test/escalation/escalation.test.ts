@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -320,6 +320,106 @@ test('routes: log, mail:mayor, webhook 200 and 500 (no retry), refused (retried)
   } finally {
     await srv.close();
   }
+});
+
+/** A minimal SMTP server (no TLS, no auth) that records each message's envelope and data. */
+async function smtpServer(): Promise<{
+  port: number;
+  mails: { from: string; to: string[]; data: string }[];
+  close(): Promise<void>;
+}> {
+  const mails: { from: string; to: string[]; data: string }[] = [];
+  const server = net.createServer((sock) => {
+    let buf = '';
+    let inData = false;
+    let cur = { from: '', to: [] as string[], data: '' };
+    sock.write('220 test ESMTP\r\n');
+    sock.on('data', (d) => {
+      buf += d.toString('utf8');
+      for (;;) {
+        if (inData) {
+          const end = buf.indexOf('\r\n.\r\n');
+          if (end < 0) return;
+          cur.data = buf.slice(0, end);
+          buf = buf.slice(end + 5);
+          inData = false;
+          mails.push(cur);
+          cur = { from: '', to: [], data: '' };
+          sock.write('250 queued\r\n');
+          continue;
+        }
+        const nl = buf.indexOf('\r\n');
+        if (nl < 0) return;
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === 'EHLO' || verb === 'HELO') sock.write('250 test\r\n');
+        else if (verb === 'MAIL') {
+          cur.from = line;
+          sock.write('250 ok\r\n');
+        } else if (verb === 'RCPT') {
+          cur.to.push(line);
+          sock.write('250 ok\r\n');
+        } else if (verb === 'DATA') {
+          inData = true;
+          sock.write('354 go ahead\r\n');
+        } else if (verb === 'QUIT') {
+          sock.end('221 bye\r\n');
+          return;
+        } else sock.write('250 ok\r\n');
+      }
+    });
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { port, mails, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+test('email:human over SMTP when configured (nodemailer, loaded lazily); a dead SMTP host is recorded', async () => {
+  const t = makeTown();
+  const smtp = await smtpServer();
+  try {
+    writeConfig(t, {
+      routes: { high: ['bead', 'email:human'] },
+      contacts: {
+        smtp_host: '127.0.0.1',
+        smtp_port: String(smtp.port),
+        smtp_from: 'town@example.com',
+        human_email: 'overseer@example.com',
+      },
+      smtp_timeout: '5s',
+    });
+    const r = await gtAsync(t, [
+      'escalate',
+      'deploy stuck',
+      '-s',
+      'high',
+      '--reason',
+      'pipeline hung',
+      '--json',
+    ]);
+    assert.is(r.code, 0, r.stderr);
+    const a = r.json().actions[0];
+    assert.is(a.action, 'email:human');
+    assert.ok(a.ok, a.detail);
+    assert.match(a.detail, /^emailed overseer@example\.com/);
+    assert.is(smtp.mails.length, 1);
+    const m = smtp.mails[0];
+    assert.match(m.from, /town@example\.com/);
+    assert.match(m.to[0], /overseer@example\.com/);
+    assert.match(m.data, /Subject: Gas Town escalation \[HIGH\] deploy stuck/);
+    assert.match(m.data, /Reason: pipeline hung/);
+  } finally {
+    await smtp.close();
+  }
+  // Nothing listens any more: a recorded failure, the escalation stands.
+  const r = await gtAsync(t, ['escalate', 'second', '-s', 'high', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const j = r.json();
+  assert.is(j.actions[0].ok, false);
+  assert.match(j.actions[0].detail, /ECONNREFUSED|connect/i);
+  assert.match(actionComment(t.ok('escalate', 'show', j.escalation.id, '--json'), 'email:human')!, /FAILED/);
 });
 
 test('stale: fake clock; bumps severity, re-runs the route, counts, stops at the max; ack stops it', async () => {
