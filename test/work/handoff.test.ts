@@ -9,7 +9,7 @@ import { BeadStore } from '../../src/beads/store.ts';
 import { loadCodec } from '../../src/ledger/codec.ts';
 import { attachHook } from '../../src/work/hook.ts';
 import { BD, run } from '../helpers.ts';
-import { sessionTown } from '../runtime/session-fixture.ts';
+import { sessionTown, until } from '../runtime/session-fixture.ts';
 
 const T = sessionTown('handoff');
 const { town, env, gt, ok, events, ledgerCommits } = T;
@@ -123,6 +123,24 @@ test('polecat: deferred gt done not available yet: work stays hooked, mail sent,
   assert.is(n.code, 0, n.stderr);
   assert.is(n.json().restart, 'skipped');
   assert.is(ok('session', 'status', 'myrig/polecats/nux', '--json').pane_pid, pid);
+});
+
+test('run from inside the session it replaces: the restart is left to a detached gt session restart', async () => {
+  const before = ok('session', 'status', 'mayor', '--json').pane_pid;
+  const n = starts('hq-mayor').length;
+  // As the agent in hq-mayor runs it: TMUX and GT_SESSION are set in its environment.
+  const r = gt(['handoff', '-s', 'from inside', '--force', '--json'], {
+    env: as('mayor', { TMUX: '/tmp/fake-tmux-socket,1,0', GT_SESSION: 'hq-mayor' }),
+  });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json().restart, 'scheduled');
+  await until('the detached restart', () => starts('hq-mayor').length > n, 15000);
+  await until('the new pane', () => {
+    const st = JSON.parse(gt(['session', 'status', 'mayor', '--json']).stdout);
+    return st.state === 'alive' && st.pane_pid !== before;
+  });
+  const prime = JSON.parse(gt(['prime', '--json'], { env: as('mayor') }).stdout);
+  assert.is(prime.handoff.subject, '🤝 HANDOFF: from inside');
 });
 
 test('the overseer has no session to hand off; a multi-line subject is refused', () => {
