@@ -51,6 +51,8 @@ export interface Delivery {
   name?: string;
   /** What the sender typed that produced it (a list, a group, a wildcard). */
   via: string;
+  /** The agent, for direct deliveries. */
+  identity?: Identity;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -313,7 +315,7 @@ export function resolveRecipients(
       }
       const to = addressOf(id);
       if (fanout && opts.exclude && to === opts.exclude) continue;
-      push({ to, kind: 'direct', via });
+      push({ to, kind: 'direct', via, identity: id });
     }
   };
   const walk = (input: string, stack: string[]) => {

@@ -54,6 +54,7 @@ export async function injectBlock(
   unread: Message[],
 ): Promise<{ block: string; nudges: QueuedNudge[] }> {
   const session = sessionOf(townRoot, id);
-  const nudges = session ? drainQueue(townRoot, session) : [];
+  // "New mail" nudges are redundant here: the block lists the unread mail itself.
+  const nudges = (session ? drainQueue(townRoot, session) : []).filter((n) => n.kind !== 'mail');
   return { block: formatInject(unread, nudges), nudges };
 }

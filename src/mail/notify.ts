@@ -1,14 +1,13 @@
 // Delivery notification (spec §3.4): after the durable write, tell each recipient's live session
 // that mail arrived. The nudge machinery (idle detection, queueing when busy, muted/DND) belongs
-// to src/nudge/; this is the single call site mail uses. Failures never fail a send.
-import type { Identity } from '../town/identity.ts';
-import { parseIdentity } from '../town/identity.ts';
+// to src/nudge/ (nudgeAgent); this is the single call site mail uses. Failures never fail a send.
+import { type Identity, parseIdentity } from '../town/identity.ts';
 
 export interface NotifyInput {
   from: string;
   subject: string;
-  /** Canonical agent addresses (queues and channels are not notified). */
-  recipients: string[];
+  /** Agents (queues and channels are not notified). */
+  recipients: { to: string; identity?: Identity }[];
 }
 
 export interface NotifyOutcome {
@@ -21,10 +20,7 @@ export function notificationText(from: string, subject: string): string {
   return `📬 New mail from ${from}: ${subject} (gt mail inbox)`;
 }
 
-/**
- * The nudge sender. INTEGRATION POINT: src/nudge/nudge.ts (`nudgeAgent`) was not in the tree
- * when mail was written; until it is wired here, notification is skipped with a reason.
- */
+/** The nudge sender: src/nudge/nudge.ts (loaded lazily: most mail commands never notify). */
 type Nudger = (
   townRoot: string,
   target: Identity,
@@ -33,32 +29,45 @@ type Nudger = (
 
 let nudger: Nudger | null = null;
 
-/** Tests and the nudge module can install the sender. */
+/** Replace the sender (tests). */
 export function setNudger(fn: Nudger | null): void {
   nudger = fn;
 }
 
+async function getNudger(): Promise<Nudger> {
+  if (!nudger) nudger = (await import('../nudge/nudge.ts')).nudgeAgent;
+  return nudger;
+}
+
+/** Notify every recipient in parallel (wait-idle first, queued when busy, nothing when muted). */
 export async function notifyRecipients(townRoot: string, input: NotifyInput): Promise<NotifyOutcome[]> {
-  const out: NotifyOutcome[] = [];
   const message = notificationText(input.from, input.subject);
-  for (const to of input.recipients) {
-    if (to === input.from) continue;
-    try {
-      const target = parseIdentity(to);
-      if (!nudger) {
-        out.push({ to, delivered: 'skipped', reason: 'nudge module not available' });
-        continue;
-      }
-      const r = await nudger(townRoot, target, {
-        sender: input.from,
-        message,
-        mode: 'wait-idle',
-        kind: 'mail',
-      });
-      out.push({ to, ...r });
-    } catch (e: any) {
-      out.push({ to, delivered: 'skipped', reason: e?.message ?? String(e) });
-    }
+  const targets = input.recipients.filter((r) => r.to !== input.from);
+  if (targets.length === 0) return [];
+  let send: Nudger;
+  try {
+    send = await getNudger();
+  } catch (e: any) {
+    return targets.map((r) => ({
+      to: r.to,
+      delivered: 'skipped',
+      reason: `nudges unavailable: ${e?.message ?? e}`,
+    }));
   }
-  return out;
+  return Promise.all(
+    targets.map(async (r): Promise<NotifyOutcome> => {
+      try {
+        const target = r.identity ?? parseIdentity(r.to);
+        const out = await send(townRoot, target, {
+          sender: input.from,
+          message,
+          mode: 'wait-idle',
+          kind: 'mail',
+        });
+        return { to: r.to, ...out };
+      } catch (e: any) {
+        return { to: r.to, delivered: 'skipped', reason: e?.message ?? String(e) };
+      }
+    }),
+  );
 }

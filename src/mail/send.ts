@@ -9,6 +9,7 @@ import { loadCodec } from '../ledger/codec.ts';
 import { type Delivery, resolveRecipients } from './address.ts';
 import {
   isRead,
+  label,
   type Message,
   type Priority,
   parseMsgType,
@@ -73,7 +74,8 @@ export async function sendMail(
   const view = townView(townRoot, store);
   const deliveries = resolveRecipients(to, view, { exclude: from });
   const cc = input.cc?.length ? resolveRecipients(input.cc, view).filter((d) => d.kind === 'direct') : [];
-  const wisp = !!input.wisp || isWispSubject(subject);
+  // wisp: true forces a wisp, false forces durable mail (--permanent), undefined follows the subject.
+  const wisp = input.wisp ?? isWispSubject(subject);
   const thread = input.thread ? checkLabelValue(input.thread, 'thread id') : newThreadId();
   const replyTo = input.replyTo ? checkLabelValue(input.replyTo, 'reply-to id') : undefined;
   const ids = store.transact(`mail: ${subject.slice(0, 60)}`, (tx) => {
@@ -117,7 +119,9 @@ export async function sendMail(
     await notifyRecipients(townRoot, {
       from,
       subject,
-      recipients: deliveries.filter((d: Delivery) => d.kind === 'direct').map((d) => d.to),
+      recipients: deliveries
+        .filter((d: Delivery) => d.kind === 'direct')
+        .map((d) => ({ to: d.to, identity: d.identity })),
     });
   }
   return { ids, recipients, wisp };
@@ -148,7 +152,16 @@ export function inboxFrom(
     )
     .filter((s) => !opts.unread || !isRead(s))
     .sort((a, b) => b.ct - a.ct || (a.id < b.id ? 1 : -1));
-  return rows.map((s) => toMessage(s));
+  // A CC'd reader sees one copy of a fanned-out message, not one per recipient.
+  const seen = new Set<string>();
+  const out = rows.filter((s) => {
+    if (s.assignee && who.includes(s.assignee)) return true;
+    const key = `${label(s, 'thread')}\0${s.title}\0${s.created_at}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return out.map((s) => toMessage(s));
 }
 
 export { READ };

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { enqueueNudge } from '../../src/nudge/queue.ts';
+import { enqueueNudge, listQueue } from '../../src/nudge/queue.ts';
 import { GT } from '../helpers.ts';
 import { ledgerCount, makeTown, snapshot, type Town } from '../town/town-fixture.ts';
 
@@ -58,8 +58,12 @@ test('send, inbox, peek, read, check exit codes, mark-unread; one ledger commit 
   assert.is(peek.read, false);
   assert.is(okAs('mayor/', 'inbox').unread, 1, 'peek does not mark read');
   // gt prime counts it (storage compatible with prime).
-  const prime = t.gt('prime', '--json', '--identity', 'x');
-  void prime;
+  const prime = spawnSync(process.execPath, [GT, 'prime', '--json'], {
+    cwd: path.join(t.root, 'mayor'),
+    env: t.env,
+    encoding: 'utf8',
+  });
+  assert.is(JSON.parse(prime.stdout).mail.unread, 1, prime.stderr);
   const read = okAs('mayor/', 'read', id);
   assert.is(read.read, true);
   assert.is(as('mayor/', 'check').code, 1, 'no new mail after reading');
@@ -288,6 +292,38 @@ test('queue claim race: two processes, one message, exactly one winner', async (
   const r = as('mayor/', 'claim', 'work');
   assert.is(r.code, 2);
   assert.match(r.stderr, /not a worker of queue "work"/);
+});
+
+test('cc, --permanent, and notification of recipients (queued when no session; --no-notify)', () => {
+  const s = t.ok(
+    'mail',
+    'send',
+    'myrig/witness',
+    'myrig/refinery',
+    '-s',
+    'With cc',
+    '--cc',
+    'deacon/',
+    '--json',
+  );
+  const deacon = okAs('deacon/', 'inbox').messages.filter((m: any) => m.subject === 'With cc');
+  assert.is(deacon.length, 1, 'one copy for the cc reader');
+  assert.equal(deacon[0].cc, ['deacon/']);
+  assert.ok(s.ids.includes(deacon[0].id));
+  // Recipients without a live session get a queued "new mail" nudge; --no-notify sends none.
+  const q = listQueue(t.root, 'my-witness');
+  assert.ok(
+    q.some((n) => n.message === '📬 New mail from overseer: With cc (gt mail inbox)' && n.kind === 'mail'),
+  );
+  const before = listQueue(t.root, 'my-witness').length;
+  t.ok('mail', 'send', 'myrig/witness', '-s', 'Quiet', '--no-notify', '--json');
+  assert.is(listQueue(t.root, 'my-witness').length, before);
+  // A protocol subject is a wisp unless --permanent.
+  const beforeLedger = ledgerCount(t);
+  const p = t.ok('mail', 'send', 'myrig/witness', '-s', 'MERGED nux', '--permanent', '--no-notify', '--json');
+  assert.is(p.wisp, false);
+  assert.is(ledgerCount(t), beforeLedger + 1);
+  assert.is(t.gt('mail', 'send', 'mayor/', '-s', 'x', '--wisp', '--permanent').code, 2);
 });
 
 test('directory lists every address', () => {

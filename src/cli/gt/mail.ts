@@ -136,16 +136,11 @@ const send: CommandDef = {
         replyTo: values['reply-to'],
         thread: values.thread,
         pinned: values.pinned,
-        wisp: values.permanent ? false : values.wisp,
+        wisp: values.permanent ? false : values.wisp ? true : undefined,
         notify: !values['no-notify'],
       },
       { actor: ctx.actor ?? m.actor },
     );
-    if (values.permanent && r.wisp) {
-      // isWispSubject forced it: --permanent is honoured by sendMail only through wisp=false;
-      // protocol subjects stay wisps (spec §3.1) — say so rather than pretend.
-      ctx.warn('note: protocol subjects are always wisp mail');
-    }
     return {
       data: r,
       text: `${ctx.color.green('✓')} Sent to ${r.recipients.join(', ')}${r.wisp ? ' (wisp)' : ''}: ${r.ids.join(', ')}`,
