@@ -200,11 +200,20 @@ export async function waitForPane(
   }
 }
 
-/** Type a message into a session: literal text, then Enter as its own key. */
+/** Code points per send-keys: tmux refuses commands over ~16 KB ("command too long"). */
+const CHUNK = 2000;
+
+/**
+ * Type a message into a session: literal text (in chunks of whole code points, so long
+ * messages pass tmux's command size limit), then Enter as its own key after a short pause.
+ */
 export async function typeInto(tmux: Tmux, session: string, message: string): Promise<void> {
   const text = typedText(message);
   if (text === '') throw new UsageError('the nudge is empty once control characters are removed');
-  await tmux.sendText(session, text, { enterDelayMs: 150 });
+  const cps = Array.from(text);
+  for (let i = 0; i < cps.length; i += CHUNK) tmux.sendLiteral(session, cps.slice(i, i + CHUNK).join(''));
+  await sleep(150);
+  tmux.sendEnter(session);
 }
 
 function idleTimeout(townRoot: string, o: NudgeOptions): number {

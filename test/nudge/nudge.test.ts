@@ -65,6 +65,21 @@ test('an immediate nudge arrives intact: quotes, $(...), backticks, ;, newlines,
   assert.is(allQueued(), 0);
 });
 
+test('a long nudge (30 KB, over the tmux command size limit) arrives intact', async () => {
+  clearQueues();
+  // Lines stay under the 4095-byte line limit of the fake agent's cooked-mode tty.
+  const longLines = Array.from({ length: 10 }, (_, i) => `${i}:ü✓${'abc;'.repeat(750)}`);
+  const before = lines('mr-crew-bob').length;
+  const r = ok('nudge', 'myrig/crew/bob', longLines.join('\n'), '--mode', 'immediate', '--json');
+  assert.is(r.delivered, 'immediate');
+  const got = await until('ten long lines', () => {
+    const l = lines('mr-crew-bob').slice(before);
+    return l.length >= 10 ? l : null;
+  });
+  const same = got.length === longLines.length && got.every((l, i) => l === longLines[i]);
+  assert.ok(same, `lines differ: ${got.map((l) => l.length).join(',')}`);
+});
+
 test('wait-idle: an idle agent gets it typed, a busy one gets it queued', async () => {
   clearQueues();
   const before = lines('mr-crew-bob').length;
