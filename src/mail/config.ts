@@ -6,8 +6,9 @@ import { townPaths } from '../town/paths.ts';
 import { type MessagingConfig, validateName } from './address.ts';
 import { readMessaging } from './message.ts';
 
-export type MessagingKind = 'queue' | 'group' | 'list' | 'channel';
-const TABLE: Record<MessagingKind, 'queues' | 'groups' | 'lists' | 'channels'> = {
+export type MessagingKind = 'queue' | 'group' | 'list' | 'channel' | 'announce';
+const TABLE: Record<MessagingKind, 'queues' | 'groups' | 'lists' | 'channels' | 'announces'> = {
+  announce: 'announces',
   queue: 'queues',
   group: 'groups',
   list: 'lists',
@@ -17,12 +18,14 @@ const TABLE: Record<MessagingKind, 'queues' | 'groups' | 'lists' | 'channels'> =
 function membersOf(kind: MessagingKind, entry: unknown): string[] {
   if (kind === 'queue') return [...((entry as { workers?: string[] })?.workers ?? [])];
   if (kind === 'channel') return [...((entry as { subscribers?: string[] })?.subscribers ?? [])];
+  if (kind === 'announce') return [...((entry as { readers?: string[] })?.readers ?? [])];
   return [...((entry as string[]) ?? [])];
 }
 
 function withMembers(kind: MessagingKind, entry: unknown, members: string[]): unknown {
   if (kind === 'queue') return { ...((entry as object) ?? {}), workers: members };
   if (kind === 'channel') return { ...((entry as object) ?? {}), subscribers: members };
+  if (kind === 'announce') return { ...((entry as object) ?? {}), readers: members };
   return members;
 }
 
@@ -61,7 +64,7 @@ export function editMessaging(
   op: 'create' | 'add' | 'remove' | 'delete',
   name: string,
   members: string[],
-  opts: { maxClaims?: number; actor?: string } = {},
+  opts: { maxClaims?: number; retainCount?: number; retainHours?: number; actor?: string } = {},
 ): { kind: MessagingKind; name: string; members: string[]; committed: boolean; text: string } {
   validateName(name, kind);
   for (const m of members) {
@@ -85,11 +88,20 @@ export function editMessaging(
         );
       }
     }
-    if (opts.maxClaims !== undefined && (!Number.isInteger(opts.maxClaims) || opts.maxClaims < 1)) {
-      throw new UsageError('--max-claims must be a positive whole number');
+    for (const [flag, v] of [
+      ['--max-claims', opts.maxClaims],
+      ['--retain-count', opts.retainCount],
+      ['--retain-hours', opts.retainHours],
+    ] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 1))
+        throw new UsageError(`${flag} must be a positive whole number`);
     }
     next = [...new Set(members)];
-    const base = kind === 'queue' && opts.maxClaims ? { max_claims: opts.maxClaims } : {};
+    const base: Record<string, number> = {};
+    if (kind === 'queue' && opts.maxClaims) base.max_claims = opts.maxClaims;
+    if (kind === 'channel' && opts.retainCount) base.retention_count = opts.retainCount;
+    if (kind === 'channel' && opts.retainHours) base.retention_hours = opts.retainHours;
+    if (kind === 'announce' && opts.retainCount) base.retain_count = opts.retainCount;
     table[name] = withMembers(kind, base, kind === 'queue' && next.length === 0 ? ['*'] : next);
     next = membersOf(kind, table[name]);
     text = `created ${kind} ${name}`;

@@ -2,11 +2,11 @@
 // bead per delivery in ONE ledger commit (wisp mail goes to the operational plane instead and
 // is never committed), then notify the recipients' live sessions (failures never fail a send).
 import crypto from 'node:crypto';
-import { BeadStore } from '../beads/store.ts';
+import { BeadStore, type BeadTx } from '../beads/store.ts';
 import type { Bead } from '../beads/types.ts';
 import { UsageError } from '../errors.ts';
 import { loadCodec } from '../ledger/codec.ts';
-import { type Delivery, resolveRecipients } from './address.ts';
+import { type AnnounceConfig, type ChannelConfig, type Delivery, resolveRecipients } from './address.ts';
 import {
   isRead,
   label,
@@ -111,17 +111,40 @@ export async function sendMail(
       if (!wisp) tx.note(`message ${id} to ${d.to}`);
       out.push(id);
     }
+    for (const d of deliveries) {
+      if (d.kind !== 'channel' && d.kind !== 'announce') continue;
+      const cfg =
+        d.kind === 'channel' ? view.messaging.channels?.[d.name!] : view.messaging.announces?.[d.name!];
+      const keep =
+        d.kind === 'channel'
+          ? (cfg as ChannelConfig)?.retention_count
+          : (cfg as AnnounceConfig)?.retain_count;
+      const hours = d.kind === 'channel' ? (cfg as ChannelConfig)?.retention_hours : undefined;
+      enforceRetention(tx, `${d.kind}:${d.name}`, keep, hours);
+    }
     return out;
   });
   store.flush();
   const recipients = deliveries.map((d) => d.to);
   if (input.notify !== false) {
+    const notify = new Map<string, Delivery>();
+    for (const d of deliveries) if (d.kind === 'direct') notify.set(d.to, d);
+    // Channel subscribers hear about new posts too (patterns that match no one are skipped).
+    for (const d of deliveries) {
+      if (d.kind !== 'channel') continue;
+      for (const sub of view.messaging.channels?.[d.name!]?.subscribers ?? []) {
+        try {
+          for (const r of resolveRecipients([sub], view, { exclude: from }))
+            if (r.kind === 'direct') notify.set(r.to, r);
+        } catch {
+          // a stale subscriber entry: `gt mail channel show` lists it
+        }
+      }
+    }
     await notifyRecipients(townRoot, {
       from,
       subject,
-      recipients: deliveries
-        .filter((d: Delivery) => d.kind === 'direct')
-        .map((d) => ({ to: d.to, identity: d.identity })),
+      recipients: [...notify.values()].map((d) => ({ to: d.to, identity: d.identity })),
     });
   }
   return { ids, recipients, wisp };
@@ -165,3 +188,46 @@ export function inboxFrom(
 }
 
 export { READ };
+
+/**
+ * Channel and board retention (spec §3.3), enforced on write inside the sending transaction:
+ * beyond `keep` open posts (with a 10% buffer) the oldest are archived down to `keep`; posts
+ * older than `hours` are archived.
+ */
+export function enforceRetention(tx: BeadTx, key: string, keep?: number, hours?: number): string[] {
+  const open = tx
+    .summaries()
+    .filter((s) => s.issue_type === 'message' && s.status !== 'closed' && s.labels?.includes(key))
+    .sort((a, b) => a.ct - b.ct || (a.id < b.id ? -1 : 1));
+  const drop = new Set<string>();
+  if (keep && keep > 0 && open.length > Math.floor(keep * 1.1)) {
+    for (const s of open.slice(0, open.length - keep)) drop.add(s.id);
+  }
+  if (hours && hours > 0) {
+    const cutoff = Date.parse(tx.now) - hours * 3_600_000;
+    for (const s of open) if (s.ct < cutoff) drop.add(s.id);
+  }
+  for (const id of drop) {
+    const b = tx.must(id);
+    if (b.ephemeral) {
+      tx.delete(id);
+      continue;
+    }
+    b.status = 'closed';
+    b.closed_at = tx.now;
+    b.close_reason = 'archived';
+    b.updated_at = tx.now;
+    tx.put(b);
+    tx.note(`retention: archive ${id} from ${key}`);
+  }
+  return [...drop];
+}
+
+/** The open posts of a channel, board or queue, newest first. */
+export function postsOf(store: BeadStore, key: string): Message[] {
+  return store
+    .summaries()
+    .filter((s) => s.issue_type === 'message' && s.status !== 'closed' && s.labels?.includes(key))
+    .sort((a, b) => b.ct - a.ct || (a.id < b.id ? 1 : -1))
+    .map((s) => toMessage(s));
+}

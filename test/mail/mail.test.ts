@@ -326,6 +326,31 @@ test('cc, --permanent, and notification of recipients (queued when no session; -
   assert.is(t.gt('mail', 'send', 'mayor/', '-s', 'x', '--wisp', '--permanent').code, 2);
 });
 
+test('channels and boards: one copy, retention on write, subscribers notified', () => {
+  t.ok('mail', 'channel', 'create', 'news', '--retain-count', '2', '--json');
+  t.ok('mail', 'channel', 'subscribe', 'news', '--identity', 'deacon/', '--json');
+  assert.equal(t.ok('mail', 'channel', 'show', 'news', '--json').members, ['deacon/']);
+  const before = listQueue(t.root, 'hq-deacon').length;
+  const ids: string[] = [];
+  for (const n of [1, 2, 3, 4])
+    ids.push(t.ok('mail', 'send', 'channel:news', '-s', `Post ${n}`, '--json').ids[0]);
+  const shown = t.ok('mail', 'channel', 'show', 'news', '--json');
+  assert.equal(
+    shown.messages.map((m: any) => m.subject),
+    ['Post 4', 'Post 3'],
+  );
+  assert.ok(listQueue(t.root, 'hq-deacon').length > before, 'the subscriber was notified');
+  t.ok('mail', 'channel', 'unsubscribe', 'news', '--identity', 'deacon/', '--json');
+  assert.equal(t.ok('mail', 'channel', 'show', 'news', '--json').members, []);
+  assert.is(t.gt('mail', 'channel', 'create', 'oncall').code, 4, 'a name means one thing');
+  t.ok('mail', 'announce', 'create', 'board', '--json');
+  t.ok('mail', 'send', 'announce:board', '-s', 'Freeze on Friday', '--json');
+  assert.equal(
+    t.ok('mail', 'announce', 'show', 'board', '--json').messages.map((m: any) => m.subject),
+    ['Freeze on Friday'],
+  );
+});
+
 test('directory lists every address', () => {
   const d = t.ok('mail', 'directory', '--json').map((e: any) => e.address);
   for (const a of [

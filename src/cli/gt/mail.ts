@@ -23,7 +23,7 @@ import {
   threadOf,
 } from '../../mail/mailbox.ts';
 import { type Message, parsePriority, toMessage, townView } from '../../mail/message.ts';
-import { inboxFrom, sendMail } from '../../mail/send.ts';
+import { inboxFrom, postsOf, sendMail } from '../../mail/send.ts';
 import { readSessionRecord } from '../../runtime/sessions.ts';
 import { actorOf, addressOf, detectIdentity, type Identity, parseIdentity } from '../../town/identity.ts';
 import { requireTown } from '../../town/paths.ts';
@@ -447,6 +447,12 @@ const release: CommandDef = {
   },
 };
 
+const num = (v: string | undefined, flag: string): number | undefined => {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} must be a positive whole number, not "${v}"`);
+  return Number(v);
+};
+
 function configGroup(kind: MessagingKind, summary: string): CommandDef {
   const mk = (
     name: string,
@@ -464,52 +470,77 @@ function configGroup(kind: MessagingKind, summary: string): CommandDef {
       const root = requireTown(ctx.cwd);
       if (name === 'list' || name === 'show') {
         const r = showMessaging(root, kind, positionals[0]);
+        if (name === 'show' && (kind === 'channel' || kind === 'announce' || kind === 'queue')) {
+          const posts = postsOf(BeadStore.open(root), `${kind}:${positionals[0]}`);
+          return {
+            data: { ...(r.data as object), messages: posts },
+            text: `${r.text}\n${listText(ctx, posts, '(no messages)')}`,
+          };
+        }
         return { data: r.data, text: r.text };
       }
-      if (name === 'add' || name === 'create') {
-        // Validate members as addresses now, so a typo is caught at configuration time.
-        const members = positionals.slice(1);
-        if (members.length && kind !== 'queue') {
-          const store = BeadStore.open(root);
-          resolveRecipients(members, townView(root, store));
-        }
+      let op = name as 'create' | 'add' | 'remove' | 'delete';
+      let members = positionals.slice(1);
+      if (name === 'subscribe' || name === 'unsubscribe') {
+        op = name === 'subscribe' ? 'add' : 'remove';
+        if (!members.length) members = [me(ctx, values.identity).address];
       }
-      const r = editMessaging(
-        root,
-        kind,
-        name as 'create' | 'add' | 'remove' | 'delete',
-        positionals[0],
-        positionals.slice(1),
-        {
-          maxClaims: values['max-claims'] !== undefined ? Number(values['max-claims']) : undefined,
-          actor: ctx.actor,
-        },
-      );
+      if ((op === 'add' || op === 'create') && members.length && kind !== 'queue') {
+        // Validate members as addresses now, so a typo is caught at configuration time.
+        resolveRecipients(members, townView(root, BeadStore.open(root)));
+      }
+      const r = editMessaging(root, kind, op, positionals[0], members, {
+        maxClaims: num(values['max-claims'], '--max-claims'),
+        retainCount: num(values['retain-count'], '--retain-count'),
+        retainHours: num(values['retain-hours'], '--retain-hours'),
+        actor: ctx.actor,
+      });
       return { data: r, text: r.text };
     },
   });
-  const memberWord = kind === 'queue' ? 'WORKER-PATTERN' : kind === 'channel' ? 'SUBSCRIBER' : 'MEMBER';
-  return {
-    name: kind,
-    summary,
-    usage: `gt mail ${kind} list|show|create|add|remove|delete`,
-    sub: [
-      mk('list', 'list', [0, 0], `Every ${kind}`),
-      mk('show', 'show NAME', [1, 1], `One ${kind} with its members`),
-      mk(
-        'create',
-        `create NAME [${memberWord}...]`,
-        [1, -1],
-        `Create a ${kind}`,
-        kind === 'queue'
-          ? { 'max-claims': { type: 'string', desc: 'claims one worker may hold', arg: 'N' } }
-          : {},
-      ),
-      mk('add', `add NAME ${memberWord}...`, [2, -1], `Add members to a ${kind}`),
-      mk('remove', `remove NAME ${memberWord}...`, [2, -1], `Remove members from a ${kind}`),
-      mk('delete', 'delete NAME', [1, 1], `Delete a ${kind}`),
-    ],
-  };
+  const memberWord =
+    kind === 'queue'
+      ? 'WORKER-PATTERN'
+      : kind === 'channel'
+        ? 'SUBSCRIBER'
+        : kind === 'announce'
+          ? 'READER'
+          : 'MEMBER';
+  const createOpts: Record<string, OptionDef> =
+    kind === 'queue'
+      ? { 'max-claims': { type: 'string', desc: 'claims one worker may hold', arg: 'N' } }
+      : kind === 'channel'
+        ? {
+            'retain-count': { type: 'string', desc: 'keep at most N open posts', arg: 'N' },
+            'retain-hours': { type: 'string', desc: 'archive posts older than H hours', arg: 'H' },
+          }
+        : kind === 'announce'
+          ? { 'retain-count': { type: 'string', desc: 'keep at most N open posts', arg: 'N' } }
+          : {};
+  const sub = [
+    mk('list', 'list', [0, 0], `Every ${kind}`),
+    mk(
+      'show',
+      'show NAME',
+      [1, 1],
+      `One ${kind} with its members${kind === 'group' || kind === 'list' ? '' : ' and messages'}`,
+    ),
+    mk('create', `create NAME [${memberWord}...]`, [1, -1], `Create a ${kind}`, createOpts),
+    mk('add', `add NAME ${memberWord}...`, [2, -1], `Add members to a ${kind}`),
+    mk('remove', `remove NAME ${memberWord}...`, [2, -1], `Remove members from a ${kind}`),
+    mk('delete', 'delete NAME', [1, 1], `Delete a ${kind}`),
+  ];
+  if (kind === 'channel') {
+    sub.push(
+      mk('subscribe', 'subscribe NAME [ADDR...]', [1, -1], 'Subscribe (default: yourself)', {
+        identity: identityOpt,
+      }),
+      mk('unsubscribe', 'unsubscribe NAME [ADDR...]', [1, -1], 'Unsubscribe (default: yourself)', {
+        identity: identityOpt,
+      }),
+    );
+  }
+  return { name: kind, summary, usage: `gt mail ${kind} ${sub.map((x) => x.name).join('|')}`, sub };
 }
 
 /** Reads of full records and every write need the record codec loaded first. */
@@ -530,7 +561,7 @@ export const mailCommand: CommandDef = withCodec({
   name: 'mail',
   summary: 'Mail between agents and the overseer: durable messages in the ledger',
   usage:
-    'gt mail send|inbox|read|peek|check|mark-read|mark-unread|archive|delete|clear|drain|reply|thread|search|directory|claim|release|queue|group|channel|list',
+    'gt mail send|inbox|read|peek|check|mark-read|mark-unread|archive|delete|clear|drain|reply|thread|search|directory|claim|release|queue|group|list|channel|announce',
   sub: [
     send,
     inbox,
@@ -553,6 +584,7 @@ export const mailCommand: CommandDef = withCodec({
     configGroup('group', 'Named groups: mail fans out to every member'),
     configGroup('list', 'Mailing lists: mail fans out to every member'),
     configGroup('channel', 'Channels: one copy, read by subscribers'),
+    configGroup('announce', 'Bulletin boards: one copy, no claiming'),
   ],
 });
 
