@@ -194,18 +194,24 @@ export async function handoff(townRoot: string, o: HandoffOptions): Promise<Hand
   let how: HandoffResult['restart'] = 'skipped';
   if (restart) {
     const inside = !!env.TMUX && env.GT_SESSION === t.session;
+    // The fresh process runs the same agent as the one it replaces (an --agent choice survives).
+    const agent = readSessionRecord(townRoot, t.session)?.agent;
     if (inside) {
       // respawn-pane -k kills this process too: a detached gt does the restart.
-      const child = spawn(process.execPath, [gtBinPath(), 'session', 'restart', actor], {
-        cwd: path.resolve(townRoot),
-        env: { ...env, GT_ROOT: path.resolve(townRoot) },
-        detached: true,
-        stdio: 'ignore',
-      });
+      const child = spawn(
+        process.execPath,
+        [gtBinPath(), 'session', 'restart', actor, ...(agent ? ['--agent', agent] : [])],
+        {
+          cwd: path.resolve(townRoot),
+          env: { ...env, GT_ROOT: path.resolve(townRoot) },
+          detached: true,
+          stdio: 'ignore',
+        },
+      );
       child.unref();
       how = 'scheduled';
     } else {
-      launch = await restartSession(townRoot, id, { actor, processEnv: env });
+      launch = await restartSession(townRoot, id, { actor, processEnv: env, ...(agent ? { agent } : {}) });
       how = 'restarted';
     }
   }

@@ -61,6 +61,8 @@ test('mayor: cooldown refusal, then HANDOFF mail to self and a fresh process tha
   assert.is(h.mail.subject, '🤝 HANDOFF: half done');
   assert.is(h.hook.id, work);
   assert.is.not(h.launch.pane_pid, first.pane_pid, 'a fresh agent process');
+  assert.is(h.launch.agent, 'fake');
+  assert.is(h.launch.agent_source, '--agent', 'the agent of the replaced session is kept');
   const st = ok('session', 'status', 'mayor', '--json');
   assert.is(st.state, 'alive');
   assert.is(st.pane_pid, h.launch.pane_pid);
