@@ -11,8 +11,16 @@ import { type SendResult, sendMail } from './send.ts';
 
 export const ARCHIVED = 'archived';
 
-/** Resolve user input to a message id (exact or unique partial), rejecting non-messages. */
-export function resolveMessage(store: BeadStore, input: string): string {
+/**
+ * Resolve user input to a message id (exact or unique partial), rejecting non-messages. With
+ * `inbox`, a small number N means the Nth message of that inbox as listed (1 = newest).
+ */
+export function resolveMessage(store: BeadStore, input: string, inbox?: Message[]): string {
+  if (inbox && /^[1-9]\d{0,3}$/.test(input.trim())) {
+    const m = inbox[Number(input) - 1];
+    if (!m) throw new NotFoundError(`no message #${input}: the inbox has ${inbox.length} message(s)`);
+    return m.id;
+  }
   let id: string;
   try {
     id = store.resolve(input);
@@ -23,7 +31,7 @@ export function resolveMessage(store: BeadStore, input: string): string {
     throw e;
   }
   const s = store.summary(id);
-  if (!s || s.issue_type !== 'message') {
+  if (s?.issue_type !== 'message') {
     throw new UsageError(`${id} is not a message (it is a ${s?.issue_type ?? 'missing bead'})`);
   }
   return id;
@@ -31,7 +39,7 @@ export function resolveMessage(store: BeadStore, input: string): string {
 
 function mustMessage(tx: BeadTx, id: string): Bead {
   const b = tx.get(id);
-  if (!b || b.issue_type !== 'message') throw new NotFoundError(`no message "${id}"`);
+  if (b?.issue_type !== 'message') throw new NotFoundError(`no message "${id}"`);
   return b;
 }
 
@@ -46,8 +54,12 @@ function setLabels(b: Bead, add: string[], removePrefixes: string[] = [], remove
 }
 
 /** Full message (with body); `mark` adds the read label (one commit, none if already read). */
-export function readMessage(store: BeadStore, input: string, opts: { mark?: boolean } = {}): Message {
-  const id = resolveMessage(store, input);
+export function readMessage(
+  store: BeadStore,
+  input: string,
+  opts: { mark?: boolean; inbox?: Message[] } = {},
+): Message {
+  const id = resolveMessage(store, input, opts.inbox);
   if (opts.mark) {
     const b = store.transact(`mail read ${id}`, (tx) => {
       const m = mustMessage(tx, id);
@@ -67,8 +79,8 @@ export function readMessage(store: BeadStore, input: string, opts: { mark?: bool
 }
 
 /** Add or remove the read label on several messages: one commit. */
-export function markMessages(store: BeadStore, inputs: string[], read: boolean): string[] {
-  const ids = inputs.map((i) => resolveMessage(store, i));
+export function markMessages(store: BeadStore, inputs: string[], read: boolean, inbox?: Message[]): string[] {
+  const ids = inputs.map((i) => resolveMessage(store, i, inbox));
   const changed = store.transact(`mail mark-${read ? 'read' : 'unread'}`, (tx) => {
     const out: string[] = [];
     for (const id of ids) {
@@ -209,7 +221,7 @@ export function threadOf(store: BeadStore, thread: string): Message[] {
 export function searchMail(
   store: BeadStore,
   text: string,
-  opts: { who?: string[]; archived?: boolean } = {},
+  opts: { who?: string[]; archived?: boolean; from?: string; field?: 'subject' | 'body' } = {},
 ): Message[] {
   const needle = text.toLowerCase();
   if (!needle) throw new UsageError('give some text to search for: gt mail search "deploy"');
@@ -224,8 +236,11 @@ export function searchMail(
         opts.who.includes(label(b, 'from') ?? b.sender ?? '') ||
         opts.who.some((w) => b.labels?.includes(`cc:${w}`)),
     )
+    .filter((b) => !opts.from || (label(b, 'from') ?? b.sender) === opts.from)
     .filter(
-      (b) => b.title.toLowerCase().includes(needle) || (b.description ?? '').toLowerCase().includes(needle),
+      (b) =>
+        (opts.field !== 'body' && b.title.toLowerCase().includes(needle)) ||
+        (opts.field !== 'subject' && (b.description ?? '').toLowerCase().includes(needle)),
     )
     .sort((a, b) => (a.created_at < b.created_at ? 1 : -1))
     .map(toMessage);

@@ -9,7 +9,6 @@ import { loadCodec } from '../ledger/codec.ts';
 import { type AnnounceConfig, type ChannelConfig, type Delivery, resolveRecipients } from './address.ts';
 import {
   isRead,
-  label,
   type Message,
   type Priority,
   parseMsgType,
@@ -74,14 +73,22 @@ export async function sendMail(
   const view = townView(townRoot, store);
   const deliveries = resolveRecipients(to, view, { exclude: from });
   const cc = input.cc?.length ? resolveRecipients(input.cc, view).filter((d) => d.kind === 'direct') : [];
+  // Each CC'd reader gets a copy of its own (labelled cc:), so reading or archiving it never
+  // touches another reader's copy.
+  for (const c of cc) if (!deliveries.some((d) => d.to === c.to)) deliveries.push(c);
   // wisp: true forces a wisp, false forces durable mail (--permanent), undefined follows the subject.
   const wisp = input.wisp ?? isWispSubject(subject);
   const thread = input.thread ? checkLabelValue(input.thread, 'thread id') : newThreadId();
   const replyTo = input.replyTo ? checkLabelValue(input.replyTo, 'reply-to id') : undefined;
   const ids = store.transact(`mail: ${subject.slice(0, 60)}`, (tx) => {
     const out: string[] = [];
-    const alloc = tx.idAllocator(wisp ? { infix: 'wisp' } : {});
+    const wispAlloc = tx.idAllocator({ infix: 'wisp' });
+    const durableAlloc = tx.idAllocator({});
     for (const d of deliveries) {
+      // Queue copies are always durable: a claim is a compare-and-swap through the ledger
+      // transaction, which wisps (written after the ledger lock is released) cannot give.
+      const ephemeral = wisp && d.kind !== 'queue';
+      const alloc = ephemeral ? wispAlloc : durableAlloc;
       const labels = new Set<string>([`from:${from}`, `thread:${thread}`, `msg-type:${type}`]);
       if (replyTo) labels.add(`reply-to:${replyTo}`);
       for (const c of cc) labels.add(`cc:${c.to}`);
@@ -104,11 +111,11 @@ export async function sendMail(
         labels: [...labels].sort(),
         dependencies: [],
         sender: from,
-        ...(wisp ? { ephemeral: true } : {}),
+        ...(ephemeral ? { ephemeral: true } : {}),
         ...(input.pinned ? { pinned: true } : {}),
       };
       tx.put(bead);
-      if (!wisp) tx.note(`message ${id} to ${d.to}`);
+      if (!ephemeral) tx.note(`message ${id} to ${d.to}`);
       out.push(id);
     }
     for (const d of deliveries) {
@@ -147,7 +154,7 @@ export async function sendMail(
       recipients: [...notify.values()].map((d) => ({ to: d.to, identity: d.identity })),
     });
   }
-  return { ids, recipients, wisp };
+  return { ids, recipients, wisp: wisp && deliveries.some((d) => d.kind !== 'queue') };
 }
 
 /** The messages addressed to `address` (or CC'd to it), newest first; `all` includes read ones. */
@@ -168,23 +175,11 @@ export function inboxFrom(
   const rows = store
     .summaries()
     .filter(
-      (s) =>
-        s.issue_type === 'message' &&
-        s.status !== 'closed' &&
-        ((s.assignee && who.includes(s.assignee)) || who.some((w) => s.labels?.includes(`cc:${w}`))),
+      (s) => s.issue_type === 'message' && s.status !== 'closed' && !!s.assignee && who.includes(s.assignee),
     )
     .filter((s) => !opts.unread || !isRead(s))
     .sort((a, b) => b.ct - a.ct || (a.id < b.id ? 1 : -1));
-  // A CC'd reader sees one copy of a fanned-out message, not one per recipient.
-  const seen = new Set<string>();
-  const out = rows.filter((s) => {
-    if (s.assignee && who.includes(s.assignee)) return true;
-    const key = `${label(s, 'thread')}\0${s.title}\0${s.created_at}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-  return out.map((s) => toMessage(s));
+  return rows.map((s) => toMessage(s));
 }
 
 export { READ };

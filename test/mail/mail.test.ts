@@ -3,6 +3,7 @@
 // threads, search, directory, wisp mail never in the ledger's history, bad addresses refused
 // with nothing written, queue/list/group config, and a two-process queue claim race.
 import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -349,6 +350,57 @@ test('channels and boards: one copy, retention on write, subscribers notified', 
     t.ok('mail', 'announce', 'show', 'board', '--json').messages.map((m: any) => m.subject),
     ['Freeze on Friday'],
   );
+});
+
+test('read by inbox index, mark-read --all, search filters, archive --stale, durable queue copies', () => {
+  const who = 'deacon/';
+  const old = okAs(who, 'inbox').messages.map((m: any) => m.id);
+  if (old.length) okAs(who, 'archive', ...old);
+  const a = t.ok('mail', 'send', who, '-s', 'Older one', '-m', 'alpha text', '--no-notify', '--json').ids[0];
+  const b = okAs('mayor/', 'send', who, '-s', 'Newer one', '-m', 'beta text', '--no-notify').ids[0];
+  assert.is(okAs(who, 'peek', '1').id, b, '1 = newest');
+  assert.is(okAs(who, 'read', '2').id, a);
+  assert.is(as(who, 'read', '9').code, 3);
+  okAs(who, 'mark-read', '--all');
+  assert.is(okAs(who, 'inbox', '--unread').messages.length, 0);
+  const found = okAs(who, 'search', 'text', '--from', 'mayor/');
+  assert.equal(
+    found.map((m: any) => m.id),
+    [b],
+    JSON.stringify(found),
+  );
+  assert.equal(okAs(who, 'search', 'one', '--body'), []);
+  assert.is(okAs(who, 'search', 'one', '--subject').length, 2);
+  // --stale: mail from before the current session started.
+  assert.is(as(who, 'archive', '--stale').code, 2, 'no session record');
+  const started = new Date(Date.now() + 5).toISOString();
+  const rec = path.join(t.root, '.runtime', 'sessions', 'hq-deacon.json');
+  fs.mkdirSync(path.dirname(rec), { recursive: true });
+  fs.writeFileSync(rec, JSON.stringify({ session: 'hq-deacon', started_at: started }));
+  spawnSync('sleep', ['0.05']);
+  const c = t.ok('mail', 'send', who, '-s', 'After start', '--no-notify', '--json').ids[0];
+  assert.equal(okAs(who, 'archive', '--stale').ids.sort(), [a, b].sort());
+  assert.equal(
+    okAs(who, 'inbox').messages.map((m: any) => m.id),
+    [c],
+  );
+  fs.rmSync(rec);
+  // A protocol subject to a queue stays durable (claims need the ledger's compare-and-swap).
+  const before = ledgerCount(t);
+  const q = t.ok(
+    'mail',
+    'send',
+    'queue:work',
+    'myrig/witness',
+    '-s',
+    'MERGE_READY nux',
+    '--no-notify',
+    '--json',
+  );
+  assert.is(ledgerCount(t), before + 1);
+  assert.is(q.wisp, true);
+  assert.match(q.ids[0], /^hq-[a-z0-9]+$/);
+  assert.match(q.ids[1], /^hq-wisp-/);
 });
 
 test('directory lists every address', () => {

@@ -182,13 +182,13 @@ const inbox: CommandDef = {
 const read: CommandDef = {
   name: 'read',
   summary: 'Show a message and mark it read',
-  usage: 'gt mail read ID [--identity ADDR]',
+  usage: 'gt mail read ID|N [--identity ADDR]  (N: the Nth message of your inbox, 1 = newest)',
   args: [1, 1],
   options: { identity: identityOpt },
   run(ctx, { values, positionals }) {
     const m = me(ctx, values.identity);
     const store = BeadStore.open(m.root, { actor: ctx.actor ?? m.actor });
-    const msg = readMessage(store, positionals[0], { mark: true });
+    const msg = readMessage(store, positionals[0], { mark: true, inbox: inboxFrom(store, m.who) });
     return { data: msg, text: full(msg) };
   },
 };
@@ -196,12 +196,13 @@ const read: CommandDef = {
 const peek: CommandDef = {
   name: 'peek',
   summary: 'Show a message without marking it read',
-  usage: 'gt mail peek ID [--identity ADDR]',
+  usage: 'gt mail peek ID|N [--identity ADDR]',
   args: [1, 1],
   options: { identity: identityOpt },
   run(ctx, { values, positionals }) {
     const m = me(ctx, values.identity);
-    const msg = readMessage(BeadStore.open(m.root), positionals[0]);
+    const store = BeadStore.open(m.root);
+    const msg = readMessage(store, positionals[0], { inbox: inboxFrom(store, m.who) });
     return { data: msg, text: full(msg) };
   },
 };
@@ -261,13 +262,29 @@ function idsCommand(
   };
 }
 
-const markRead = idsCommand(
-  'mark-read',
-  'Mark messages read (they stay in the inbox)',
-  (s, ids) => markMessages(s, ids, true),
-  ['ack'],
-);
-const markUnread = idsCommand('mark-unread', 'Mark messages unread', (s, ids) => markMessages(s, ids, false));
+function markCommand(read: boolean): CommandDef {
+  const name = read ? 'mark-read' : 'mark-unread';
+  return {
+    name,
+    aliases: read ? ['ack'] : undefined,
+    summary: read ? 'Mark messages read (they stay in the inbox)' : 'Mark messages unread',
+    usage: `gt mail ${name} ID|N... | --all [--identity ADDR]`,
+    args: [0, -1],
+    options: { all: { type: 'boolean', desc: 'every message in your inbox' }, identity: identityOpt },
+    run(ctx, { values, positionals }) {
+      const m = me(ctx, values.identity);
+      const store = BeadStore.open(m.root, { actor: ctx.actor ?? m.actor });
+      const inbox = inboxFrom(store, m.who);
+      if (values.all && positionals.length) throw new UsageError('give IDs or --all, not both');
+      if (!values.all && !positionals.length)
+        throw new UsageError(`give the message ids (or --all): gt mail ${name} ID`);
+      const done = markMessages(store, values.all ? inbox.map((x) => x.id) : positionals, read, inbox);
+      return { data: { ids: done }, text: done.length ? `${name}: ${done.join(', ')}` : 'nothing to change' };
+    },
+  };
+}
+const markRead = markCommand(true);
+const markUnread = markCommand(false);
 const del = idsCommand('delete', 'Delete messages', deleteMessages);
 
 const archive: CommandDef = {
@@ -380,9 +397,12 @@ const thread: CommandDef = {
 const search: CommandDef = {
   name: 'search',
   summary: 'Mail whose subject or body contains TEXT (yours; --everyone for all)',
-  usage: 'gt mail search TEXT [--archive] [--everyone] [--identity ADDR]',
+  usage: 'gt mail search TEXT [--from ADDR] [--subject | --body] [--archive] [--everyone] [--identity ADDR]',
   args: [1, 1],
   options: {
+    from: { type: 'string', desc: 'only mail from this sender', arg: 'ADDR' },
+    subject: { type: 'boolean', desc: 'match the subject only' },
+    body: { type: 'boolean', desc: 'match the body only' },
     archive: { type: 'boolean', desc: 'include archived mail' },
     everyone: { type: 'boolean', desc: 'search every mailbox, not only yours' },
     identity: identityOpt,
@@ -392,6 +412,15 @@ const search: CommandDef = {
     const msgs = searchMail(BeadStore.open(m.root), positionals[0], {
       who: values.everyone ? undefined : m.who,
       archived: values.archive,
+      from: values.from,
+      field:
+        values.subject && values.body
+          ? undefined
+          : values.subject
+            ? 'subject'
+            : values.body
+              ? 'body'
+              : undefined,
     });
     return { data: msgs, text: listText(ctx, msgs, '(no match)') };
   },
