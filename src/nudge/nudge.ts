@@ -29,7 +29,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BeadStore } from '../beads/store.ts';
-import { GtError, NotFoundError, UsageError } from '../errors.ts';
+import { ConflictError, GtError, NotFoundError, UsageError } from '../errors.ts';
 import { loadCodec } from '../ledger/codec.ts';
 import { loadAgents, resolveAgent } from '../runtime/presets.ts';
 import {
@@ -39,7 +39,7 @@ import {
   targetOf,
   townTmux,
 } from '../runtime/sessions.ts';
-import { sleep, type Tmux } from '../runtime/tmux.ts';
+import { sleep, type Tmux, validateSessionName } from '../runtime/tmux.ts';
 import { type AgentMeta, agentMeta, ensureAgentBead, updateAgentMeta } from '../town/agents.ts';
 import { readJsonOr, readRigs } from '../town/files.ts';
 import {
@@ -216,6 +216,45 @@ export async function typeInto(tmux: Tmux, session: string, message: string): Pr
   tmux.sendEnter(session);
 }
 
+const LOCK_WAIT_MS = 10000;
+const LOCK_STALE_MS = 30000;
+
+/**
+ * Run `fn` holding the session's typing lock (`.runtime/nudge_locks/<session>.lock`, a
+ * directory: mkdir is atomic), so two nudges typed at once never interleave their text and
+ * Enters. The lock is held only while typing; one older than 30 s belongs to a dead typer and
+ * is broken. Throws ConflictError when it cannot be taken within 10 s.
+ */
+export async function withTypingLock<T>(townRoot: string, session: string, fn: () => Promise<T>): Promise<T> {
+  validateSessionName(session);
+  const dir = path.join(townPaths(townRoot).runtimeDir, 'nudge_locks', `${session}.lock`);
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const end = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      fs.mkdirSync(dir);
+      break;
+    } catch (e: any) {
+      if (e.code !== 'EEXIST') throw e;
+    }
+    try {
+      if (Date.now() - fs.statSync(dir).mtimeMs > LOCK_STALE_MS) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
+    } catch {
+      continue; // released meanwhile
+    }
+    if (Date.now() > end) throw new ConflictError(`another nudge is still being typed into ${session}`);
+    await sleep(25);
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function idleTimeout(townRoot: string, o: NudgeOptions): number {
   if (o.idleTimeoutMs !== undefined) return o.idleTimeoutMs;
   const key = 'operational.nudge.idle_notify_timeout';
@@ -324,8 +363,19 @@ export async function nudgeAgent(
     );
     if (!idle) return queueIt(townRoot, session, input, 'agent busy', env);
   }
-  await typeInto(tmux, session, input.message);
-  return { delivered: 'immediate' };
+  const prefix = mode === 'wait-idle' ? promptPrefixOf(townRoot, target, session, env) : null;
+  try {
+    return await withTypingLock(townRoot, session, async (): Promise<NudgeResult> => {
+      // Another nudge may have been typed while this one waited: the agent must still be idle.
+      if (mode === 'wait-idle' && !looksIdle(tmux.capturePane(session, 60), prefix))
+        return queueIt(townRoot, session, input, 'agent busy', env);
+      await typeInto(tmux, session, input.message);
+      return { delivered: 'immediate' };
+    });
+  } catch (e) {
+    if (e instanceof ConflictError) return queueIt(townRoot, session, input, e.message, env);
+    throw e;
+  }
 }
 
 // ---- targets --------------------------------------------------------------------------------

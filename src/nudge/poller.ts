@@ -4,11 +4,12 @@
 // deliverable nudge and type them as one submission, one line each:
 // `[queued nudge from <sender>] <message>` (urgent first, then oldest). A busy agent keeps its
 // queue for the next pass.
+import { ConflictError } from '../errors.ts';
 import { targetOf, townTmux } from '../runtime/sessions.ts';
 import { sleep } from '../runtime/tmux.ts';
 import type { Identity } from '../town/identity.ts';
 import { durationMs, settingValue } from '../town/settings.ts';
-import { looksIdle, promptPrefixOf, typeInto, waitForPane } from './nudge.ts';
+import { looksIdle, promptPrefixOf, typeInto, waitForPane, withTypingLock } from './nudge.ts';
 import { drainQueue, listQueue, type QueuedNudge } from './queue.ts';
 
 export type PollState = 'delivered' | 'empty' | 'busy' | 'no-session';
@@ -42,10 +43,21 @@ export async function pollOnce(townRoot: string, id: Identity, o: PollOptions = 
   const prefix = promptPrefixOf(townRoot, id, t.session, env);
   const idle = await waitForPane(tmux, t.session, (s) => looksIdle(s, prefix), timeout, o.pollMs ?? 200);
   if (!idle) return { state: 'busy', delivered: 0, session: t.session };
-  const nudges = drainQueue(townRoot, t.session, { env });
-  if (nudges.length === 0) return { state: 'empty', delivered: 0, session: t.session };
-  await typeInto(tmux, t.session, formatQueued(nudges));
-  return { state: 'delivered', delivered: nudges.length, session: t.session };
+  // Drained only under the typing lock, after a last idle check: nothing is claimed that
+  // cannot be typed at once.
+  try {
+    return await withTypingLock(townRoot, t.session, async (): Promise<PollResult> => {
+      if (!looksIdle(tmux.capturePane(t.session, 60), prefix))
+        return { state: 'busy', delivered: 0, session: t.session };
+      const nudges = drainQueue(townRoot, t.session, { env });
+      if (nudges.length === 0) return { state: 'empty', delivered: 0, session: t.session };
+      await typeInto(tmux, t.session, formatQueued(nudges));
+      return { state: 'delivered', delivered: nudges.length, session: t.session };
+    });
+  } catch (e) {
+    if (e instanceof ConflictError) return { state: 'busy', delivered: 0, session: t.session };
+    throw e;
+  }
 }
 
 /** Poll until the session is gone (or `signal` aborts); returns how many nudges were delivered. */

@@ -80,6 +80,31 @@ test('a long nudge (30 KB, over the tmux command size limit) arrives intact', as
   assert.ok(same, `lines differ: ${got.map((l) => l.length).join(',')}`);
 });
 
+test('two nudges typed at once never interleave (per-session typing lock)', async () => {
+  clearQueues();
+  const before = lines('mr-crew-bob').length;
+  const msgs = ['A'.repeat(2500), 'B'.repeat(2500), 'C'.repeat(10)];
+  const gtAsync = (args: string[]) =>
+    new Promise<number>((resolve) => {
+      const c = spawn(process.execPath, [GT, ...args], { cwd: town, env: T.env, stdio: 'ignore' });
+      c.on('close', (code) => resolve(code ?? -1));
+    });
+  const codes = await Promise.all(
+    msgs.map((m) => gtAsync(['nudge', 'myrig/crew/bob', m, '--mode', 'immediate'])),
+  );
+  assert.equal(codes, [0, 0, 0]);
+  const got = await until('three clean lines', () => {
+    const l = lines('mr-crew-bob').slice(before);
+    return l.length >= 3 ? l : null;
+  });
+  assert.equal(
+    [...got].sort().map((l) => `${l[0]}×${l.length}`),
+    ['A×2500', 'B×2500', 'C×10'],
+  );
+  assert.is(allQueued(), 0);
+  assert.not.ok(fs.existsSync(path.join(town, '.runtime', 'nudge_locks', 'mr-crew-bob.lock')));
+});
+
 test('wait-idle: an idle agent gets it typed, a busy one gets it queued', async () => {
   clearQueues();
   const before = lines('mr-crew-bob').length;
