@@ -269,6 +269,51 @@ test('bad targets and options are refused clearly, nothing queued', () => {
   clearQueues();
 });
 
+test('the library call mail and escalation use: nudgeAgent(townRoot, identity, input)', async () => {
+  clearQueues();
+  const { nudgeAgent } = await import('../../src/nudge/nudge.ts');
+  const before = lines('mr-crew-bob').length;
+  const bob = { role: 'crew' as const, rig: 'myrig', name: 'bob' };
+  const r = await nudgeAgent(
+    town,
+    bob,
+    { sender: 'mayor', message: 'from the library', kind: 'mail' },
+    { env: T.env },
+  );
+  assert.equal(r, { delivered: 'immediate' });
+  await until('library nudge read', () => lines('mr-crew-bob').slice(before).includes('from the library'));
+  const q = await nudgeAgent(
+    town,
+    { role: 'deacon' },
+    { sender: 'mayor', message: 'queued', priority: 'urgent', kind: 'mail' },
+    { env: T.env },
+  );
+  assert.equal(q, { delivered: 'queued', reason: 'no live session' });
+  assert.equal(
+    queued('hq-deacon').map((n) => [n.kind, n.priority]),
+    [['mail', 'urgent']],
+  );
+  // Bad input throws, nothing queued.
+  let threw = false;
+  try {
+    await nudgeAgent(town, bob, { sender: 'x', message: 'x', mode: 'loud' as any }, { env: T.env });
+  } catch (e: any) {
+    threw = e.exitCode === 2;
+  }
+  assert.ok(threw);
+  assert.is(queued('mr-crew-bob').length, 0);
+  clearQueues();
+});
+
+test('dnd for the overseer (town root, no agent env) lives on hq-overseer', () => {
+  const on = ok('dnd', 'on', '--json');
+  assert.equal(on.address, 'overseer');
+  assert.is(on.bead, 'hq-overseer');
+  assert.is(on.dnd, true);
+  assert.is(ok('nudge', 'overseer', 'hi', '--json').delivered, 'skipped');
+  assert.is(ok('dnd', 'off', '--json').dnd, false);
+});
+
 test('the overseer with no tmux client attached: queued under hq-overseer', () => {
   clearQueues();
   const r = ok('nudge', 'overseer', 'look at this #{session_name}', '--json');
