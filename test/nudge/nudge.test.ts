@@ -191,6 +191,8 @@ test('the nudge poller drains the queue into an idle pane', async () => {
   assert.equal(got, ['[queued nudge from overseer] second', '[queued nudge from overseer] first']);
   assert.is(queued('mr-crew-bob').length, 0);
   assert.is(ok('nudge-poller', 'myrig/crew/bob', '--once', '--json').state, 'empty');
+  assert.is(ok('nudge-poller', 'mr-crew-bob', '--once', '--json').state, 'empty', 'a session name works too');
+  assert.is(ok('nudge-poller', 'deacon', '--once', '--json').state, 'no-session');
   // A busy agent keeps its queue.
   ok('nudge', 'myrig/nux', 'wait for me', '--mode', 'queue');
   const b = ok('nudge-poller', 'myrig/nux', '--once', '--idle-timeout', '500ms', '--json');

@@ -230,7 +230,7 @@ const notify: CommandDef = {
 const poller: CommandDef = {
   name: 'nudge-poller',
   summary: "Drain an agent's nudge queue into its pane whenever it is idle (agents without hooks)",
-  usage: 'gt nudge-poller AGENT [--interval 5s] [--idle-timeout DUR] [--once]',
+  usage: 'gt nudge-poller AGENT|SESSION [--interval 5s] [--idle-timeout DUR] [--once]',
   args: [1, 1],
   options: {
     interval: { type: 'string', desc: 'time between passes (default 5s)', arg: 'DUR' },
@@ -243,9 +243,13 @@ const poller: CommandDef = {
   },
   async run(ctx, { values, positionals }) {
     const root = requireTown(ctx.cwd);
-    const { parseAgentAddress } = await import('../../runtime/sessions.ts');
+    const { identityOfSession, parseAgentAddress } = await import('../../runtime/sessions.ts');
     const p = await import('../../nudge/poller.ts');
-    const id = parseAgentAddress(root, positionals[0]);
+    // An agent address, or (as the original takes) its tmux session name.
+    const arg = positionals[0];
+    const bySession =
+      !arg.includes('/') && /^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(arg) ? identityOfSession(root, arg) : null;
+    const id = bySession ?? parseAgentAddress(root, arg);
     const intervalMs = durationMs(values.interval ?? '5s', '--interval');
     if (intervalMs < 100) throw new UsageError('--interval must be at least 100ms');
     const idleTimeoutMs =
