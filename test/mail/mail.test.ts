@@ -403,6 +403,29 @@ test('read by inbox index, mark-read --all, search filters, archive --stale, dur
   assert.match(q.ids[1], /^hq-wisp-/);
 });
 
+test('gt mail hook puts a message on your hook', () => {
+  const id = t.ok(
+    'mail',
+    'send',
+    'myrig/witness',
+    '-s',
+    'Do this task',
+    '--type',
+    'task',
+    '--no-notify',
+    '--json',
+  ).ids[0];
+  const h = okAs('myrig/witness', 'hook', id);
+  assert.is(h.status, 'hooked');
+  assert.is(h.to, 'myrig/witness');
+  const agent = t.bd('show', 'my-myrig-witness', '--json').json();
+  assert.is((Array.isArray(agent) ? agent[0] : agent).metadata.hook_bead, id);
+  assert.ok(
+    okAs('myrig/witness', 'inbox').messages.some((m: any) => m.id === id),
+    'still in the inbox',
+  );
+});
+
 test('directory lists every address', () => {
   const d = t.ok('mail', 'directory', '--json').map((e: any) => e.address);
   for (const a of [

@@ -18,6 +18,7 @@ import {
   readMessage,
   releaseClaim,
   replyTo,
+  resolveMessage,
   searchMail,
   staleIds,
   threadOf,
@@ -25,8 +26,10 @@ import {
 import { type Message, parsePriority, toMessage, townView } from '../../mail/message.ts';
 import { inboxFrom, postsOf, sendMail } from '../../mail/send.ts';
 import { readSessionRecord } from '../../runtime/sessions.ts';
+import { readRigs } from '../../town/files.ts';
 import { actorOf, addressOf, detectIdentity, type Identity, parseIdentity } from '../../town/identity.ts';
 import { requireTown } from '../../town/paths.ts';
+import { attachHook } from '../../work/hook.ts';
 import type { CommandDef, Ctx, OptionDef, Output } from '../framework.ts';
 
 const identityOpt: OptionDef = {
@@ -426,6 +429,26 @@ const search: CommandDef = {
   },
 };
 
+const hook: CommandDef = {
+  name: 'hook',
+  summary: 'Put a message on your hook (status hooked): it becomes your work',
+  usage: 'gt mail hook ID|N [--force] [--identity ADDR]',
+  args: [1, 1],
+  options: { force: { type: 'boolean', desc: "take it from another agent's hook" }, identity: identityOpt },
+  run(ctx, { values, positionals }) {
+    const m = me(ctx, values.identity);
+    const store = BeadStore.open(m.root, { actor: ctx.actor ?? m.actor });
+    const id = resolveMessage(store, positionals[0], inboxFrom(store, m.who));
+    const rigPrefix = m.id.rig ? readRigs(m.root)[m.id.rig]?.beads.prefix : undefined;
+    const b = store.transact(`mail hook ${id}`, (tx) =>
+      attachHook(tx, id, m.id, { rigPrefix, force: values.force }),
+    );
+    store.flush();
+    const msg = toMessage(b);
+    return { data: msg, text: `${ctx.color.green('✓')} ${id} is on ${m.actor}'s hook: ${msg.subject}` };
+  },
+};
+
 const dir: CommandDef = {
   name: 'directory',
   aliases: ['dir'],
@@ -590,7 +613,7 @@ export const mailCommand: CommandDef = withCodec({
   name: 'mail',
   summary: 'Mail between agents and the overseer: durable messages in the ledger',
   usage:
-    'gt mail send|inbox|read|peek|check|mark-read|mark-unread|archive|delete|clear|drain|reply|thread|search|directory|claim|release|queue|group|list|channel|announce',
+    'gt mail send|inbox|read|peek|check|mark-read|mark-unread|archive|delete|clear|drain|reply|thread|search|directory|claim|release|hook|queue|group|list|channel|announce',
   sub: [
     send,
     inbox,
@@ -609,6 +632,7 @@ export const mailCommand: CommandDef = withCodec({
     dir,
     claim,
     release,
+    hook,
     configGroup('queue', 'Work queues: one claimant per message'),
     configGroup('group', 'Named groups: mail fans out to every member'),
     configGroup('list', 'Mailing lists: mail fans out to every member'),
