@@ -426,6 +426,15 @@ test('gt mail hook puts a message on your hook', () => {
   );
 });
 
+test('crew identities and --self', () => {
+  t.ok('crew', 'add', 'max', '--rig', 'myrig');
+  const s = okAs('myrig/max', 'send', '--self', '-s', 'Note to self', '--no-notify');
+  assert.equal(s.recipients, ['myrig/max']);
+  const inbox = okAs('myrig/crew/max', 'inbox');
+  assert.ok(inbox.messages.some((m: any) => m.id === s.ids[0]));
+  assert.is(as('myrig/max', 'send', '-s', 'nobody').code, 2);
+});
+
 test('directory lists every address', () => {
   const d = t.ok('mail', 'directory', '--json').map((e: any) => e.address);
   for (const a of [

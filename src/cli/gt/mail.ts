@@ -49,7 +49,9 @@ interface Me {
 
 function me(ctx: Ctx, flag?: string): Me {
   const root = requireTown(ctx.cwd);
-  const id = flag ? parseIdentity(flag) : detectIdentity(root, ctx.cwd);
+  // `<rig>/<name>` is a crew member when the rig has a crew clone of that name, else a polecat.
+  const crewNames = (rig: string) => townView(root, BeadStore.open(root)).crew(rig);
+  const id = flag ? parseIdentity(flag, { crewNames }) : detectIdentity(root, ctx.cwd);
   const address = addressOf(id);
   const actor = actorOf(id);
   return { root, id, address, actor, who: [...new Set([address, actor])] };
@@ -98,8 +100,8 @@ const send: CommandDef = {
   name: 'send',
   summary: 'Send mail to agents, lists, groups, queues or channels',
   usage:
-    'gt mail send <to...> -s SUBJECT [-m BODY | --stdin] [--priority P] [--type T] [--cc ADDR] [--reply-to ID] [--wisp] [--pinned] [--no-notify]',
-  args: [1, -1],
+    'gt mail send <to...> [--self] -s SUBJECT [-m BODY | --stdin] [--priority P] [--type T] [--cc ADDR] [--reply-to ID] [--wisp] [--pinned] [--no-notify]',
+  args: [0, -1],
   options: {
     subject: { type: 'string', short: 's', desc: 'the subject (one line)', arg: 'SUBJECT' },
     message: { type: 'string', short: 'm', desc: 'the body', arg: 'BODY' },
@@ -116,10 +118,14 @@ const send: CommandDef = {
     pinned: { type: 'boolean', desc: 'pin the message' },
     'no-notify': { type: 'boolean', desc: "do not nudge the recipients' sessions" },
     from: { type: 'string', desc: 'the sender address (default: you)', arg: 'ADDR' },
+    self: { type: 'boolean', desc: 'also send it to yourself' },
     identity: identityOpt,
   },
   async run(ctx, { values, positionals }) {
     const m = me(ctx, values.identity);
+    if (values.self) positionals = [...positionals, m.address];
+    if (!positionals.length)
+      throw new UsageError('no recipient: gt mail send <address...> -s SUBJECT (or --self)');
     if (!values.subject)
       throw new UsageError('a subject is required: gt mail send <to> -s "Subject" -m "Body"');
     if (values.message !== undefined && values.body !== undefined)
