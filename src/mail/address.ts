@@ -244,9 +244,13 @@ function resolveSpecial(input: string, view: TownView): Identity[] {
     return arg;
   };
   switch (head) {
-    case 'town':
+    case 'town': {
       if (arg) break;
-      return view.agents.filter((a) => a.role !== 'overseer');
+      const ids = view.agents.filter((a) => a.role !== 'overseer');
+      for (const rig of view.rigs)
+        for (const c of crewOf(rig, view)) if (!ids.some((b) => same(b, c))) ids.push(c);
+      return ids;
+    }
     case 'witnesses':
       if (arg) break;
       return view.rigs.map((rig) => ({ role: 'witness', rig }) as Identity);

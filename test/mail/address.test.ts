@@ -67,6 +67,7 @@ test('wildcards and specials', () => {
   assert.equal(to(['@dogs']), ['deacon/dogs/rex']);
   const town = to(['@town'], view(), 'mayor/');
   assert.ok(town.includes('deacon/') && town.includes('beta/furiosa') && !town.includes('mayor/'));
+  assert.ok(town.includes('alpha/max') && town.includes('beta/bob'), 'crew without agent beads too');
 });
 
 test('lists, groups, queues, channels, announces: prefixes and bare names', () => {
