@@ -6,6 +6,7 @@ import { BeadStore, type BeadTx } from '../beads/store.ts';
 import type { Bead } from '../beads/types.ts';
 import { UsageError } from '../errors.ts';
 import { loadCodec } from '../ledger/codec.ts';
+import { actorOf, parseIdentity } from '../town/identity.ts';
 import { type AnnounceConfig, type ChannelConfig, type Delivery, resolveRecipients } from './address.ts';
 import {
   isRead,
@@ -69,7 +70,7 @@ export async function sendMail(
   const to = Array.isArray(input.to) ? input.to : [input.to];
   if (to.length === 0) throw new UsageError('no recipient: gt mail send <address...> -s SUBJECT');
   await loadCodec();
-  const store = BeadStore.open(townRoot, { actor: opts.actor ?? from });
+  const store = BeadStore.open(townRoot, { actor: opts.actor ?? actorFor(from) });
   const view = townView(townRoot, store);
   const deliveries = resolveRecipients(to, view, { exclude: from });
   const cc = input.cc?.length ? resolveRecipients(input.cc, view).filter((d) => d.kind === 'direct') : [];
@@ -225,4 +226,13 @@ export function postsOf(store: BeadStore, key: string): Message[] {
     .filter((s) => s.issue_type === 'message' && s.status !== 'closed' && s.labels?.includes(key))
     .sort((a, b) => b.ct - a.ct || (a.id < b.id ? 1 : -1))
     .map((s) => toMessage(s));
+}
+
+/** The actor (commit author) for a sender address: `myrig/polecats/nux` for `myrig/nux`, ... */
+function actorFor(from: string): string {
+  try {
+    return actorOf(parseIdentity(from));
+  } catch {
+    return from;
+  }
 }
