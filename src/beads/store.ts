@@ -41,6 +41,9 @@ export interface StoreLocation {
   root: string;
   /** Operational plane: wisps, nudges, heartbeats (never committed). */
   runtimeDir: string;
+  /** In a town, the rig the command runs in and its bead prefix. */
+  rig?: string;
+  rigPrefix?: string;
 }
 
 /** Walk up for a town (`mayor/town.json`), else use the enclosing git repository. */
@@ -49,7 +52,14 @@ export function locate(cwd: string): StoreLocation {
   if (town) {
     const repo = findRepo(town);
     if (!repo) throw new GtError(`town at ${town} is not a git repository; run \`gt doctor --fix\``);
-    return { repo, ref: TOWN_REF, mode: 'town', root: town, runtimeDir: path.join(town, '.runtime') };
+    return {
+      repo,
+      ref: TOWN_REF,
+      mode: 'town',
+      root: town,
+      runtimeDir: path.join(town, '.runtime'),
+      ...rigOf(town, cwd),
+    };
   }
   const repo = findRepo(cwd);
   if (!repo) {
@@ -62,6 +72,23 @@ export function locate(cwd: string): StoreLocation {
     root: repo.workTree,
     runtimeDir: path.join(repo.commonDir, 'gt', 'runtime'),
   };
+}
+
+/**
+ * The rig `cwd` is in (its first folder under the town root, when registered in
+ * mayor/rigs.json), so beads created there get the rig's prefix, as in the original.
+ */
+function rigOf(town: string, cwd: string): { rig?: string; rigPrefix?: string } {
+  const rel = path.relative(town, path.resolve(cwd));
+  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) return {};
+  const first = rel.split(path.sep)[0];
+  try {
+    const rigs = JSON.parse(fs.readFileSync(path.join(town, 'mayor', 'rigs.json'), 'utf8')).rigs ?? {};
+    const prefix = rigs[first]?.beads?.prefix;
+    return typeof prefix === 'string' && prefix ? { rig: first, rigPrefix: prefix } : {};
+  } catch {
+    return {};
+  }
 }
 
 export function findTownRoot(start: string): string | null {
@@ -171,8 +198,9 @@ export class BeadStore {
     return (this.ledger.snapshot().files[CONFIG_PATH]?.s as Record<string, string>) ?? {};
   }
 
+  /** Prefix of new ids: the rig's inside a rig of a town (BD_PREFIX overrides), else the ledger's. */
   prefix(): string {
-    return this.config().issue_prefix || 'bd';
+    return process.env.BD_PREFIX || this.loc.rigPrefix || this.config().issue_prefix || 'bd';
   }
 
   typeConfig(): TypeConfig {

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { BD, run } from '../helpers.ts';
 import { FAKE_AGENT, killTmuxServer, until } from '../runtime/session-fixture.ts';
 import { makeTown } from './town-fixture.ts';
 
@@ -43,6 +44,14 @@ test('gt status: rigs, agents with session state, hooked work and counts, as JSO
   ]);
   assert.is(s.counts.hooked, 1);
   assert.match(t.ok('status'), /myrig \[my\]/);
+});
+
+test('bd inside a rig gives new beads the rig prefix; elsewhere in the town, hq', () => {
+  const t = townWithRig();
+  const inRig = run(BD, ['q', 'rig work'], { cwd: path.join(t.root, 'myrig', 'mayor', 'rig'), env: t.env });
+  assert.match(inRig.stdout.trim(), /^my-[0-9a-z]{3}$/);
+  const inMayor = run(BD, ['q', 'town work'], { cwd: path.join(t.root, 'mayor'), env: t.env });
+  assert.match(inMayor.stdout.trim(), /^hq-[0-9a-z]{3}$/);
 });
 
 test('gt doctor: a healthy town is all ok; breakage is found, named, and fixed', () => {
