@@ -5,6 +5,7 @@ import type { CommandDef, Program } from '../framework.ts';
 import { VERSION } from '../version.ts';
 import { agentCommand } from './agent.ts';
 import { agentCommands } from './agents.ts';
+import { convoyCommands } from './convoy.ts';
 import { escalateCommand } from './escalate.ts';
 import { handoffCommand } from './handoff.ts';
 import { mailCommands } from './mail.ts';
@@ -48,5 +49,6 @@ export const gtProgram: Program = {
     ...mailCommands,
     escalateCommand,
     handoffCommand,
+    ...convoyCommands,
   ]),
 };
