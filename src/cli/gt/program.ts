@@ -6,12 +6,14 @@ import { VERSION } from '../version.ts';
 import { agentCommand } from './agent.ts';
 import { agentCommands } from './agents.ts';
 import { convoyCommands } from './convoy.ts';
+import { doneCommand } from './done.ts';
 import { escalateCommand } from './escalate.ts';
 import { handoffCommand } from './handoff.ts';
 import { mailCommands } from './mail.ts';
 import { nudgeCommands } from './nudge.ts';
 import { primeCommand } from './prime.ts';
 import { rigCommands } from './rigs.ts';
+import { slingCommands } from './sling.ts';
 import { statusCommands } from './status.ts';
 import { townCommands } from './town.ts';
 
@@ -49,6 +51,8 @@ export const gtProgram: Program = {
     ...mailCommands,
     escalateCommand,
     handoffCommand,
+    ...slingCommands,
     ...convoyCommands,
+    doneCommand,
   ]),
 };
