@@ -24,6 +24,7 @@ import { convoyLanded } from '../mail/protocol.ts';
 import { sendMail } from '../mail/send.ts';
 import { readRigs } from '../town/files.ts';
 import { isParked } from '../town/rigs.ts';
+import { MR_LABEL, MR_TYPE } from './mr.ts';
 
 export const CONVOY_PREFIX = 'hq-cv';
 export const CONVOY_ID_RE = /^hq-cv-[0-9a-z]{5}$/;
@@ -244,7 +245,7 @@ export interface TrackedItem {
 function mrsBySource(all: Iterable<BeadSummary>): Map<string, BeadSummary[]> {
   const out = new Map<string, BeadSummary[]>();
   for (const s of all) {
-    if (s.issue_type !== 'merge-request') continue;
+    if (s.issue_type !== MR_TYPE && !s.labels?.includes(MR_LABEL)) continue;
     const src = (s.metadata as Record<string, unknown> | undefined)?.source_issue;
     if (typeof src !== 'string') continue;
     const list = out.get(src);
