@@ -5,6 +5,16 @@
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { BeadStore } from '../../src/beads/store.ts';
+import { loadCodec } from '../../src/ledger/codec.ts';
+import {
+  assertNotTracked,
+  checkConvoys,
+  createConvoyTx,
+  openConvoysTracking,
+  strandedConvoys,
+  trackedState,
+} from '../../src/work/convoy.ts';
 import { BD, run } from '../helpers.ts';
 import { ledgerCount, makeTown, snapshot, type Town } from '../town/town-fixture.ts';
 
@@ -312,6 +322,78 @@ test('gt ready: the ready set across the town, grouped by rig prefix, parked rig
   assert.match(text, /town \[hq\] \(1\)/);
   assert.match(text, /myrig \[my\] \(1\) parked/);
   assert.match(text, /2 ready/);
+});
+
+test('trackedState: the landing rule as pure logic', () => {
+  const bead = (status: string, extra: any = {}) => ({ id: 'my-a', status, ct: 1, ...extra }) as any;
+  const mrb = (status: string, close_reason?: string, ct = 1) =>
+    ({ id: `hq-m${ct}`, status, close_reason, ct, issue_type: 'merge-request' }) as any;
+  const none = new Set<string>();
+  assert.is(trackedState(undefined, [], none).state, 'missing');
+  assert.is(trackedState(bead('open'), [], none).state, 'ready');
+  assert.is(trackedState(bead('open'), [], new Set(['my-a'])).state, 'blocked');
+  assert.is(trackedState(bead('hooked', { assignee: 'x' }), [], none).state, 'hooked');
+  assert.ok(trackedState(bead('closed'), [], none).done);
+  assert.is(trackedState(bead('hooked'), [mrb('open')], none).state, 'merging');
+  assert.not.ok(trackedState(bead('closed'), [mrb('open')], none).done);
+  assert.is(trackedState(bead('closed'), [mrb('closed', 'superseded by hq-m2')], none).state, 'unmerged');
+  assert.ok(
+    trackedState(bead('closed'), [mrb('closed', 'superseded by hq-m2'), mrb('closed', 'merged', 2)], none)
+      .done,
+  );
+  // Merged MR but the bead is still open (gt done closes it after the merge): not done yet.
+  assert.not.ok(trackedState(bead('in_progress'), [mrb('closed', 'merged')], none).done);
+  // A newer MR still open holds it back even after an older merge.
+  assert.not.ok(
+    trackedState(bead('closed'), [mrb('closed', 'merged'), mrb('open', undefined, 2)], none).done,
+  );
+});
+
+test("API for gt sling: createConvoyTx in the caller's commit, openConvoysTracking, assertNotTracked, checkConvoys", async () => {
+  const s = setup();
+  const { t } = s;
+  const a = s.create('Rig work', true);
+  const b = s.create('Town work');
+  await loadCodec();
+  const store = BeadStore.open(t.root, { actor: 'mayor' });
+  const before = ledgerCount(t);
+  const cv = store.transact('sling: batch', (tx) => {
+    const c = createConvoyTx(tx, {
+      name: 'Batch: 2 beads to myrig',
+      issues: [a, b],
+      owner: 'mayor/',
+      merge: 'mr',
+    });
+    const w = tx.must(a);
+    w.metadata = { ...(w.metadata ?? {}), convoy_id: c.id };
+    tx.put(w);
+    return c;
+  });
+  store.flush();
+  assert.is(ledgerCount(t), before + 1, 'the convoy and the work bead in one commit');
+  assert.match(cv.id, /^hq-cv-[0-9a-z]{5}$/);
+  assert.equal(openConvoysTracking(store, a), [cv.id]);
+  assert.equal(openConvoysTracking(store, 'my-zzzz'), []);
+  try {
+    assertNotTracked(store, [b]);
+    assert.unreachable('tracked beads are refused');
+  } catch (e: any) {
+    assert.is(e.exitCode, 4);
+    assert.match(e.message, new RegExp(`${b} \\(${cv.id}\\)`));
+  }
+  assertNotTracked(store, [s.create('Free')]);
+  assert.equal(
+    strandedConvoys(BeadStore.open(t.root)).map((x) => x.convoy),
+    [cv.id],
+  );
+  s.bd('close', a, b);
+  const r = await checkConvoys(BeadStore.open(t.root), t.root, { actor: 'deacon' });
+  assert.equal(r.landed, [cv.id]);
+  assert.equal(r.fed, []);
+  assert.equal(r.mail[0].recipients, ['mayor/']);
+  assert.equal(openConvoysTracking(BeadStore.open(t.root), a), []);
+  const again = await checkConvoys(BeadStore.open(t.root), t.root);
+  assert.equal(again.landed, []);
 });
 
 test.run();
