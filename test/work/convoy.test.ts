@@ -2,6 +2,7 @@
 // status progress, the landing rule (closed and merged; MR beads made by hand here until the
 // refinery exists), the landed mail, stranded detection, list/--tree, refusals that write
 // nothing, and `gt ready` across rigs.
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,7 +16,7 @@ import {
   strandedConvoys,
   trackedState,
 } from '../../src/work/convoy.ts';
-import { BD, run } from '../helpers.ts';
+import { BD, GT, run } from '../helpers.ts';
 import { ledgerCount, makeTown, snapshot, type Town } from '../town/town-fixture.ts';
 
 function setup() {
@@ -394,6 +395,30 @@ test("API for gt sling: createConvoyTx in the caller's commit, openConvoysTracki
   assert.equal(openConvoysTracking(BeadStore.open(t.root), a), []);
   const again = await checkConvoys(BeadStore.open(t.root), t.root);
   assert.equal(again.landed, []);
+});
+
+test('two concurrent `gt convoy check`: the convoy lands once, one mail per recipient', async () => {
+  const s = setup();
+  const { t } = s;
+  const a = s.create('Work', true);
+  const v = t.ok('convoy', 'create', 'Race', a, '--owner', 'mayor/', '--json');
+  s.bd('close', a);
+  const runAsync = () =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn(process.execPath, [GT, 'convoy', 'check', '--json'], { cwd: t.root, env: t.env });
+      let out = '';
+      c.stdout.on('data', (d) => {
+        out += d;
+      });
+      c.on('close', (code) => resolve({ code, out }));
+    });
+  const rs = await Promise.all([runAsync(), runAsync(), runAsync()]);
+  for (const r of rs) assert.is(r.code, 0);
+  const landed = rs.flatMap((r) => JSON.parse(r.out).landed);
+  assert.equal(landed, [v.id]);
+  assert.is(messages(t).filter((x) => x.title === `🚚 Convoy Landed: Race (${v.id})`).length, 1);
+  // status with no id lists the open convoys (none left).
+  assert.equal(t.ok('convoy', 'status', '--json'), []);
 });
 
 test.run();

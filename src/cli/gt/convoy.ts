@@ -145,9 +145,15 @@ const status: CommandDef = {
   name: 'status',
   aliases: ['show'],
   summary: 'A convoy: its tracked beads, their state and the progress',
-  usage: 'gt convoy status <convoy> [--json]',
-  args: [1, 1],
+  usage: 'gt convoy status [convoy] [--json]',
+  args: [0, 1],
   async run(ctx, { positionals }) {
+    if (positionals.length === 0) {
+      // No id: every open convoy with its beads (the JSON is a list).
+      const { store } = await open(ctx);
+      const views = listConvoys(store);
+      return { data: views, text: views.map((v) => statusText(ctx, v)).join('\n') || 'No open convoys.' };
+    }
     const id = convoyIdOf(positionals[0]);
     const { store } = await open(ctx);
     const v = convoyStatus(store, id);
