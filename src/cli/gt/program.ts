@@ -13,6 +13,7 @@ import { mailCommands } from './mail.ts';
 import { nudgeCommands } from './nudge.ts';
 import { primeCommand } from './prime.ts';
 import { rigCommands } from './rigs.ts';
+import { slingCommands } from './sling.ts';
 import { statusCommands } from './status.ts';
 import { townCommands } from './town.ts';
 
@@ -50,6 +51,7 @@ export const gtProgram: Program = {
     ...mailCommands,
     escalateCommand,
     handoffCommand,
+    ...slingCommands,
     ...convoyCommands,
     doneCommand,
   ]),
