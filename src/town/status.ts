@@ -6,6 +6,7 @@ import { BeadStore } from '../beads/store.ts';
 import { moleculeProgress } from '../formula/molecule.ts';
 import { loadCodec } from '../ledger/codec.ts';
 import { heartbeatFile, listAgentSessions, type SessionStatus } from '../runtime/sessions.ts';
+import { mrsBySource, trackedState } from '../work/convoy.ts';
 import { attachedMolecule } from '../work/hook.ts';
 import { agentMeta } from './agents.ts';
 import { readJson, readRigs, type TownJson } from './files.ts';
@@ -130,17 +131,17 @@ export async function townStatus(
       }
       return { bead: b.id, title: b.title, assignee: b.assignee ?? '', molecule: mol, progress };
     });
+  // The convoys' landing rule: a tracked bead is done when closed and its work merged.
+  const mrs = mrsBySource(all);
   const convoys = all
     .filter((b) => b.issue_type === 'convoy' && b.status !== 'closed')
     .map((c) => {
-      const tracked = (c.dependencies ?? [])
-        .filter((d) => d.type === 'tracks')
-        .map((d) => g.byId.get(d.depends_on_id));
+      const tracked = (c.dependencies ?? []).filter((d) => d.type === 'tracks').map((d) => d.depends_on_id);
       return {
         id: c.id,
         title: c.title,
         tracked: tracked.length,
-        done: tracked.filter((t) => t?.status === 'closed').length,
+        done: tracked.filter((id) => trackedState(g.byId.get(id), mrs.get(id) ?? [], blocked).done).length,
       };
     });
   const work = all.filter(

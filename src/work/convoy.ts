@@ -242,7 +242,8 @@ export interface TrackedItem {
   mr?: { id: string; status: string; close_reason?: string };
 }
 
-function mrsBySource(all: Iterable<BeadSummary>): Map<string, BeadSummary[]> {
+/** Merge-request beads by the issue they merge (metadata.source_issue). */
+export function mrsBySource(all: Iterable<BeadSummary>): Map<string, BeadSummary[]> {
   const out = new Map<string, BeadSummary[]>();
   for (const s of all) {
     if (s.issue_type !== MR_TYPE && !s.labels?.includes(MR_LABEL)) continue;
