@@ -387,6 +387,13 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
         const rig = target.rig;
         const reusing = target.name ? 1 : 0;
         checkCaps(townRoot, rig, g, todo.length, todo.length - reusing);
+        if (target.name && !o.force) {
+          const held = findHookIn(g, `${rig.name}/polecats/${target.name}`);
+          if (held)
+            throw new ConflictError(
+              `${rig.name}/polecats/${target.name} already has ${held.beadId} on its hook; sling to the rig for a fresh polecat, or use --force`,
+            );
+        }
         const taken = new Set<string>();
         for (const c of todo) {
           const s = spawnPolecat(townRoot, rig, g, {
@@ -463,6 +470,17 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
                 `${p.beadId} is already hooked by ${b.assignee}; use --force to take it`,
               );
             unhookInTx(tx, p.beadId);
+          }
+          // One hook per agent: what the target already holds is refused, or dropped with --force.
+          const held = tx
+            .summaries()
+            .find((x) => x.status === 'hooked' && x.assignee === me && x.id !== p.beadId);
+          if (held) {
+            if (!o.force)
+              throw new ConflictError(
+                `${me} already has ${held.id} on its hook; unsling it first (gt unsling ${held.id}) or use --force`,
+              );
+            unhookInTx(tx, held.id);
           }
           let mol: string | undefined;
           const pr = protos[i];

@@ -84,6 +84,10 @@ test('sling one bead to a rig: polecat worktree, branch, molecule, hook, session
   const agent = show(t, `my-myrig-polecat-${name}`);
   assert.is(agent.metadata.hook_bead, id);
   assert.is(it.session.name, `my-${name}`);
+  // The auto-convoy tracks it.
+  assert.ok(r.convoy, 'auto-convoy');
+  assert.is(show(t, r.convoy).title, 'Work: Fix the widget');
+  assert.is(show(t, id).metadata.convoy_id, r.convoy);
   const has = spawnSync('tmux', ['-L', t.socket, 'has-session', '-t', `=my-${name}`], { env: t.env });
   assert.is(has.status, 0, 'session exists');
   // gt prime as that polecat shows the hook.
@@ -204,7 +208,8 @@ test('batch: several beads → one polecat each (and one convoy); release from t
     assert.is(show(t, it.bead).status, 'hooked');
     assert.ok(fs.existsSync(it.polecat.worktree));
   }
-  if (r.convoy) {
+  assert.ok(r.convoy, 'one convoy for the batch');
+  {
     const c = show(t, r.convoy);
     assert.is(c.title, 'Batch: 3 beads to myrig');
     // Beads tracked by an open convoy are refused in another batch.
@@ -285,6 +290,40 @@ test('idle polecat reused; dead holder auto-forced; session failure rolls back; 
   );
   assert.is(on.items[0].formula, 'mol-polecat-work');
   assert.is(show(t, on.items[0].molecule).metadata.formula_vars.test_command, 'true');
+});
+
+test('one hook per agent; self sling from GT_ROLE; docked rig refused', () => {
+  const t = slingTown();
+  const [a, b, c] = [t.bead('A'), t.bead('B'), t.bead('C')];
+  const first = t.ok('sling', a, 'myrig', '--no-start', '--no-convoy', '--json').items[0];
+  // That polecat by name: busy, refused without --force.
+  const busy = t.gt('sling', b, `myrig/${first.polecat.name}`, '--no-start', '--no-convoy');
+  assert.is(busy.code, 4, busy.stderr);
+  assert.match(busy.stderr, /already has .* on its hook/);
+  assert.is(show(t, b).status, 'open');
+  // Self: a crew member slings to itself (no target).
+  const self = run(GT, ['sling', b, '--no-convoy', '--json'], {
+    cwd: t.root,
+    env: { ...t.env, GT_ROLE: 'myrig/crew/bob' },
+  });
+  assert.is(self.code, 0, self.stderr);
+  assert.is(show(t, b).assignee, 'myrig/crew/bob');
+  // The mayor holds one; a second is refused, --force swaps them.
+  t.ok('sling', c, 'mayor', '--no-convoy');
+  const d = t.bead('D');
+  const second = t.gt('sling', d, 'mayor', '--no-convoy');
+  assert.is(second.code, 4);
+  assert.match(second.stderr, /mayor already has .* on its hook; unsling it first/);
+  t.ok('sling', d, 'mayor', '--no-convoy', '--force');
+  assert.is(show(t, d).assignee, 'mayor');
+  assert.is(show(t, c).status, 'open');
+  // A docked rig takes no work.
+  const e = t.bead('E');
+  t.ok('rig', 'dock', 'myrig');
+  const r = t.gt('sling', e, 'myrig', '--no-start');
+  assert.is(r.code, 4);
+  assert.match(r.stderr, /rig myrig is docked; undock it/);
+  assert.is(show(t, e).status, 'open');
 });
 
 test.run();
