@@ -712,6 +712,12 @@ class ScriptedAgent {
       }
     }
     if (code !== 0) {
+      if (this.exitIdle) {
+        // Nobody will nudge a run that exits when idle: report the failure as the exit code.
+        this.say(`✗ the finishing command exited ${code}; exiting (GT_SCRIPTED_EXIT_IDLE)`);
+        this.exitCode = code;
+        return 'exit';
+      }
       this.say(`✗ the finishing command exited ${code}; nudge me (any line) to retry it`);
       return (await this.waitForNudge({ step: 'done', bead: hook.bead.id })) === 'exit' ? 'exit' : 'again';
     }
