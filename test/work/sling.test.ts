@@ -326,4 +326,22 @@ test('one hook per agent; self sling from GT_ROLE; docked rig refused', () => {
   assert.is(show(t, e).status, 'open');
 });
 
+test('the built-in scripted agent finds its hook and works the molecule', async () => {
+  const t = slingTown();
+  const id = t.bead('Scripted work');
+  const r = t.ok('sling', id, 'myrig', '--agent', 'scripted', '--no-convoy', '--json');
+  const it = r.items[0];
+  assert.is(it.session.agent, 'scripted');
+  // The agent closes the molecule's steps one by one (the molecule is the state).
+  const end = Date.now() + 30000;
+  let progressed = false;
+  while (Date.now() < end && !progressed) {
+    const p = t.bd('mol', 'progress', it.molecule, '--json');
+    const j = p.code === 0 ? p.json() : null;
+    progressed = !!j && j.completed > 0;
+    if (!progressed) await new Promise((res) => setTimeout(res, 250));
+  }
+  assert.ok(progressed, 'a step of the molecule was closed by the scripted agent');
+});
+
 test.run();
