@@ -1,10 +1,12 @@
 // gt done with real git: a town with one rig, polecats set up by hand (worktree from the rig's
 // .repo.git on polecat/<name>/<bead>@x, the bead hooked with a poured molecule attached).
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GT, run } from '../helpers.ts';
+import { TEST_FORMULA } from '../runtime/town-fixture.ts';
 import { ledgerCount, makeTown } from '../town/town-fixture.ts';
 
 const t = makeTown();
@@ -31,9 +33,9 @@ interface Polecat {
   commit(file: string, text?: string): string;
 }
 
-function polecat(name: string, opts: { priority?: string } = {}): Polecat {
+function polecat(name: string, opts: { priority?: string; formula?: string } = {}): Polecat {
   const bead = bdJson('create', `Work for ${name}`, '-p', opts.priority ?? '1').id as string;
-  const mol = bdJson('mol', 'pour', 'towers-of-hanoi-3').new_epic_id as string;
+  const mol = bdJson('mol', 'pour', opts.formula ?? 'towers-of-hanoi-3').new_epic_id as string;
   const up = t.bd(
     'update',
     bead,
@@ -263,6 +265,43 @@ test('a polecat may not push to the default branch', () => {
   const r3 = p.done('--target', 'bad..name');
   assert.is(r3.code, 2);
   assert.match(r3.stderr, /invalid --target/);
+});
+
+test('the scripted agent works its molecule and ends with gt done: branch pushed, MR filed, idle', () => {
+  fs.writeFileSync(path.join(t.root, 'formulas', 'test-work.formula.toml'), TEST_FORMULA);
+  const p = polecat('auto', { formula: 'test-work' });
+  const runlog = path.join(t.base, 'runlog');
+  const r = spawnSync(process.execPath, [GT, 'agent', 'scripted'], {
+    cwd: p.wt,
+    env: {
+      ...t.env,
+      GT_ROLE: 'myrig/polecats/auto',
+      BD_ACTOR: 'myrig/polecats/auto',
+      RUNLOG: runlog,
+      GT_SCRIPTED_STEP_DELAY_MS: '10',
+      GT_SCRIPTED_POLL_MS: '100',
+      GT_SCRIPTED_EXIT_IDLE: '1',
+    },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const out = `${r.stdout}${r.stderr}`;
+  assert.is(r.status, 0, out);
+  assert.match(out, /\$ gt done/);
+  assert.match(out, /Finished\. Waiting for the next job\./);
+  // The branch with the agent's commits is in .repo.git; one open MR for it.
+  const tip = t.git(t.root, '--git-dir', repoGit, 'rev-parse', `refs/heads/${p.branch}`).trim();
+  const files = t.git(t.root, '--git-dir', repoGit, 'ls-tree', '--name-only', tip);
+  assert.match(files, /one\.txt/);
+  assert.match(files, /three\.txt/);
+  const mrs = mrsOf(p.bead);
+  assert.is(mrs.length, 1);
+  const mr = show(mrs[0].id);
+  assert.is(mr.status, 'open');
+  assert.is(mr.metadata.commit_sha, tip);
+  assert.is(show(p.bead).status, 'in_progress');
+  assert.is(show(p.mol).status, 'closed');
+  assert.is(show(mr.metadata.agent_bead).metadata.agent_state, 'idle');
 });
 
 test.run();
