@@ -267,6 +267,40 @@ test('a polecat may not push to the default branch', () => {
   assert.match(r3.stderr, /invalid --target/);
 });
 
+test('a polecat in its own clone: the branch is pushed to .repo.git and the local branch deleted', () => {
+  const bead = bdJson('create', 'Clone work').id as string;
+  t.bd('update', bead, '-s', 'hooked', '-a', 'myrig/polecats/solo');
+  const wt = path.join(t.root, 'myrig', 'polecats', 'solo', 'myrig');
+  fs.mkdirSync(path.dirname(wt), { recursive: true });
+  t.git(t.root, 'clone', '-q', repoGit, wt);
+  const branch = `polecat/solo/${bead}@y`;
+  t.git(wt, 'checkout', '-q', '-b', branch);
+  fs.writeFileSync(path.join(wt, 'solo.txt'), 'solo\n');
+  t.git(wt, 'add', 'solo.txt');
+  t.git(wt, 'commit', '-q', '-m', 'solo');
+  const sha = t.git(wt, 'rev-parse', 'HEAD').trim();
+  // The bead is found on the hook (no --issue).
+  const r = run(GT, ['done', '--json'], { cwd: wt, env: { ...t.env, GT_ROLE: 'myrig/polecats/solo' } });
+  assert.is(r.code, 0, r.stderr);
+  const j = r.json();
+  assert.is(j.issue, bead);
+  assert.is(j.pushed, true);
+  assert.is(t.git(t.root, '--git-dir', repoGit, 'rev-parse', `refs/heads/${branch}`).trim(), sha);
+  assert.is(t.git(wt, 'branch', '--show-current').trim(), 'main');
+  assert.is(t.git(wt, 'branch', '--list', branch).trim(), '');
+  assert.is(show(j.mr).metadata.commit_sha, sha);
+});
+
+test('issueFromBranch and parseExit', async () => {
+  const { issueFromBranch, parseExit } = await import('../../src/work/done.ts');
+  assert.is(issueFromBranch('polecat/nux/gt-abc@mfx1'), 'gt-abc');
+  assert.is(issueFromBranch('polecat/nux/gt-abc.2'), 'gt-abc.2');
+  assert.is(issueFromBranch('feature/x'), null);
+  assert.is(parseExit(undefined), 'COMPLETED');
+  assert.is(parseExit('deferred'), 'DEFERRED');
+  assert.throws(() => parseExit('merged'), /invalid --status/);
+});
+
 test('the scripted agent works its molecule and ends with gt done: branch pushed, MR filed, idle', () => {
   fs.writeFileSync(path.join(t.root, 'formulas', 'test-work.formula.toml'), TEST_FORMULA);
   const p = polecat('auto', { formula: 'test-work' });
