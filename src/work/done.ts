@@ -12,6 +12,8 @@
 // 5. Push `<branch>:<branch>` to the rig's `.repo.git` (argument arrays, no shell). A worktree
 //    made from `.repo.git` shares its refs: there the branch already is in `.repo.git` and is
 //    verified instead of pushed (git refuses to push onto a branch checked out in a worktree).
+//    Before that, the polecat pre-push guard is installed (src/work/push-guard.ts), so a plain
+//    `git push` to the default branch from a polecat's worktree or clone is refused as well.
 // 6. One ledger transaction: the MR bead (src/work/mr.ts: idempotent on branch + commit,
 //    superseding older open MRs of the issue), the work bead, the molecule's open steps and its
 //    root closed (reason "done"), the agent bead (idle, or stuck for ESCALATED; hook_bead
@@ -43,6 +45,7 @@ import { polecatWorktree } from '../town/paths.ts';
 import { getRig } from '../town/rigs.ts';
 import { findHook } from './hook.ts';
 import { createOrReuseMR } from './mr.ts';
+import { installPushGuard } from './push-guard.ts';
 
 export type DoneExit = 'COMPLETED' | 'ESCALATED' | 'DEFERRED';
 export const DONE_EXITS: DoneExit[] = ['COMPLETED', 'ESCALATED', 'DEFERRED'];
@@ -231,6 +234,10 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
       repoGit,
     );
     const warnings: string[] = [];
+
+    // The pre-push guard for the next plain `git push` (src/work/push-guard.ts).
+    const guard = installPushGuard(worktree, rig.default_branch);
+    if (guard.skipped) warnings.push(`push guard not installed at ${guard.hook}: ${guard.skipped}`);
 
     // Push (COMPLETED with commits; ESCALATED/DEFERRED preserve their commits too).
     let pushed = false;

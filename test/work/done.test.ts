@@ -86,6 +86,7 @@ test('COMPLETED: branch in .repo.git, MR bead open, work bead open until merged,
   assert.ok(j.notified.refinery && j.notified.witness);
   // The branch is in .repo.git at the commit.
   assert.is(t.git(t.root, '--git-dir', repoGit, 'rev-parse', `refs/heads/${p.branch}`).trim(), sha);
+  assert.match(fs.readFileSync(path.join(repoGit, 'hooks', 'pre-push'), 'utf8'), /polecat push guard/);
   // The MR bead.
   const mr = show(j.mr);
   assert.is(mr.status, 'open');
@@ -289,6 +290,26 @@ test('a polecat in its own clone: the branch is pushed to .repo.git and the loca
   assert.is(t.git(wt, 'branch', '--show-current').trim(), 'main');
   assert.is(t.git(wt, 'branch', '--list', branch).trim(), '');
   assert.is(show(j.mr).metadata.commit_sha, sha);
+  // The pre-push guard is installed: a plain git push to the default branch is refused.
+  fs.writeFileSync(path.join(wt, 'direct.txt'), 'direct\n');
+  t.git(wt, 'add', 'direct.txt');
+  t.git(wt, 'commit', '-q', '-m', 'direct');
+  const mainBefore = t.git(t.root, '--git-dir', repoGit, 'rev-parse', 'refs/heads/main').trim();
+  const push = spawnSync('git', ['push', 'origin', 'HEAD:refs/heads/main'], {
+    cwd: wt,
+    env: t.env,
+    encoding: 'utf8',
+  });
+  assert.is.not(push.status, 0);
+  assert.match(push.stderr, /polecats may not push to the default branch \(main\)/);
+  assert.is(t.git(t.root, '--git-dir', repoGit, 'rev-parse', 'refs/heads/main').trim(), mainBefore);
+  // Other branches still push.
+  const ok = spawnSync('git', ['push', '-q', 'origin', 'HEAD:refs/heads/polecat/solo/extra'], {
+    cwd: wt,
+    env: t.env,
+    encoding: 'utf8',
+  });
+  assert.is(ok.status, 0, ok.stderr);
 });
 
 test('issueFromBranch and parseExit', async () => {
