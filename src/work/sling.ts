@@ -547,6 +547,32 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
           session: null,
         });
       }
+      // Work taken from a polecat: its witness is told to shut it down (spec §2.6 step 4).
+      for (const it of items) {
+        if (!it.forced_from) continue;
+        let old: Identity | null = null;
+        try {
+          old = parseIdentity(it.forced_from);
+        } catch {
+          old = null;
+        }
+        if (old?.role !== 'polecat' || !old.rig) continue;
+        try {
+          const { sendMail } = await import('../mail/send.ts');
+          await sendMail(
+            townRoot,
+            {
+              from: actor,
+              to: `${old.rig}/witness`,
+              subject: `LIFECYCLE:Shutdown ${it.forced_from}`,
+              body: `${it.bead} was slung to ${it.agent} with --force (or its session was gone); ${it.forced_from} no longer holds it.`,
+            },
+            { actor },
+          );
+        } catch (e) {
+          warnings.push(`could not mail ${old.rig}/witness about ${it.forced_from}: ${(e as Error).message}`);
+        }
+      }
       const result: SlingResult = {
         items,
         ...(convoyId ? { convoy: convoyId } : {}),

@@ -117,10 +117,10 @@ function ownerEmail(townRoot: string): string {
 }
 
 /** git config with a few retries: concurrent spawns share the repository's config lock. */
-function gitConfig(cwd: string, args: string[]): void {
+function gitConfig(cwd: string, args: string[], okCodes: number[] = []): void {
   for (let i = 0; ; i++) {
     try {
-      git(cwd, ['config', ...args]);
+      git(cwd, ['config', ...args], { okCodes });
       return;
     } catch (e) {
       if (i >= 20) throw e;
@@ -139,7 +139,8 @@ function enableWorktreeConfig(repoGit: string): void {
   if (get(['--get', 'extensions.worktreeConfig']) === 'true') return;
   gitConfig(repoGit, ['--file', path.join(repoGit, 'config.worktree'), 'core.bare', 'true']);
   if (get(['--file', path.join(repoGit, 'config'), '--get', 'core.bare']) !== '')
-    gitConfig(repoGit, ['--file', path.join(repoGit, 'config'), '--unset-all', 'core.bare']);
+    // exit 5: a concurrent spawn unset it first
+    gitConfig(repoGit, ['--file', path.join(repoGit, 'config'), '--unset-all', 'core.bare'], [5]);
   gitConfig(repoGit, ['extensions.worktreeConfig', 'true']);
 }
 

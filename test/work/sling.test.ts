@@ -254,6 +254,10 @@ test('idle polecat reused; dead holder auto-forced; session failure rolls back; 
   assert.is(bb.metadata.attached_args, 'be quick');
   assert.not.ok(bb.metadata.attached_molecule, 'no molecule for the mayor by default');
   assert.is(show(t, `my-myrig-polecat-${first.polecat.name}`).metadata.hook_bead, null);
+  // Its witness is told to shut the old holder down.
+  const inbox = t.ok('mail', 'inbox', 'myrig/witness', '--json');
+  const subjects = JSON.stringify(inbox);
+  assert.match(subjects, new RegExp(`LIFECYCLE:Shutdown myrig/polecats/${first.polecat.name}`));
   // A session that cannot start: the hook, the worktree and the name are rolled back.
   const before = fs.readdirSync(path.join(t.root, 'myrig', 'polecats')).sort();
   const bad = t.gt('sling', c, 'myrig', '--agent', 'no-such-agent', '--no-convoy');
