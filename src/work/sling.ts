@@ -194,6 +194,14 @@ function checkBead(
   if (b.status === 'deferred' && !o.force)
     throw new ConflictError(`${beadId} is deferred; undefer it, or use --force to sling it anyway`);
   if (target.kind === 'rig') {
+    const limit = Number(
+      settingValue('operational.polecat.respawn_limit', { townRoot, rig: target.rig.name }),
+    );
+    const count = Number((b.metadata as Record<string, unknown> | undefined)?.respawn_count ?? 0);
+    if (limit > 0 && count >= limit)
+      throw new ConflictError(
+        `${beadId} was slung to polecats ${count} times (operational.polecat.respawn_limit is ${limit}); find out why it keeps failing, then \`gt sling respawn-reset ${beadId}\``,
+      );
     const p = prefixOf(beadId);
     if (p !== target.rig.prefix && !o.force)
       throw new UsageError(
@@ -493,6 +501,7 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
           });
           const hooked = tx.must(p.beadId);
           const meta: Record<string, unknown> = { ...(hooked.metadata ?? {}), dispatched_by: tx.actor };
+          if (p.spawned) meta.respawn_count = Number(meta.respawn_count ?? 0) + 1;
           if (o.args !== undefined) meta.attached_args = o.args;
           if (pr && Object.keys(o.vars ?? {}).length) meta.attached_vars = o.vars;
           if (o.merge) meta.merge_strategy = o.merge;
@@ -779,4 +788,26 @@ export function splitSlingArgs(townRoot: string, args: string[]): { beads: strin
     ['mayor', 'deacon'].includes(last) ||
     rigNames(townRoot).includes(last);
   return isTarget ? { beads: args.slice(0, -1), target: last } : { beads: args };
+}
+
+/** gt sling respawn-reset <bead>: clear the respawn circuit breaker of a bead. */
+export async function respawnReset(townRoot: string, beadId: string, env: NodeJS.ProcessEnv = process.env) {
+  await loadCodec();
+  const store = BeadStore.open(townRoot, { actor: env.BD_ACTOR || env.GT_ROLE || 'overseer' });
+  try {
+    let was = 0;
+    store.transact(`sling respawn-reset ${beadId}`, (tx) => {
+      const b = tx.must(beadId);
+      const meta: Record<string, unknown> = { ...(b.metadata ?? {}) };
+      was = Number(meta.respawn_count ?? 0);
+      if (!was) return;
+      delete meta.respawn_count;
+      b.metadata = meta;
+      b.updated_at = tx.now;
+      tx.put(b);
+    });
+    return { bead: beadId, was };
+  } finally {
+    store.flush();
+  }
 }

@@ -101,6 +101,19 @@ export const slingCommand: CommandDef = {
   },
 };
 
+const respawnResetCommand: CommandDef = {
+  name: 'respawn-reset',
+  summary: 'Clear a bead’s respawn circuit breaker (operational.polecat.respawn_limit)',
+  usage: 'gt sling respawn-reset <bead>',
+  args: [1, 1],
+  async run(ctx, { positionals }) {
+    const town = requireTown(ctx.cwd);
+    const r = await (await work()).respawnReset(town, positionals[0], envWithActor(ctx));
+    return { data: r, text: `${ctx.color.green('✓')} ${r.bead}: respawn count ${r.was} → 0` };
+  },
+};
+slingCommand.sub = [respawnResetCommand];
+
 export const unslingCommand: CommandDef = {
   name: 'unsling',
   summary: 'Take a bead off an agent’s hook: back to open, no assignee',
