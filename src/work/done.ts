@@ -2,7 +2,8 @@
 // 1. Guard: only a polecat (GT_ROLE/BD_ACTOR or its worktree) may run it; exit type COMPLETED
 //    (default), ESCALATED or DEFERRED.
 // 2. The issue: --issue, else the hook, else the branch name `polecat/<name>/<bead>@<stamp>`.
-//    The target: --target, else the hooked bead's `base_branch` metadata, else the rig default.
+//    The target: --target, else the hooked bead's `base_branch` metadata, else the molecule's
+//    formula var `base_branch` (gt sling sets it), else the rig's default branch.
 // 3. Refusals before anything is written: a worktree with uncommitted changes (the files are
 //    named), a branch that is the rig's default branch or the target (polecats never push
 //    there; checked here in gt, not by a git hook, because the rig's hooks directory is shared
@@ -206,8 +207,18 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
     }
     const onHook = hook && hook.bead.id === issue ? hook : null;
     const workMeta = (work.metadata ?? {}) as Record<string, unknown>;
+    const molVars = onHook?.molecule
+      ? ((store.summary(onHook.molecule)?.metadata as Record<string, unknown> | undefined)?.formula_vars as
+          | Record<string, unknown>
+          | undefined)
+      : undefined;
     const target =
-      o.target ?? (typeof workMeta.base_branch === 'string' ? workMeta.base_branch : rig.default_branch);
+      o.target ??
+      (typeof workMeta.base_branch === 'string' && workMeta.base_branch
+        ? workMeta.base_branch
+        : typeof molVars?.base_branch === 'string' && molVars.base_branch
+          ? molVars.base_branch
+          : rig.default_branch);
     validBranch(worktree, target, '--target');
 
     // Refusals (nothing written yet).

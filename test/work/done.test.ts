@@ -33,9 +33,10 @@ interface Polecat {
   commit(file: string, text?: string): string;
 }
 
-function polecat(name: string, opts: { priority?: string; formula?: string } = {}): Polecat {
+function polecat(name: string, opts: { priority?: string; formula?: string; vars?: string[] } = {}): Polecat {
   const bead = bdJson('create', `Work for ${name}`, '-p', opts.priority ?? '1').id as string;
-  const mol = bdJson('mol', 'pour', opts.formula ?? 'towers-of-hanoi-3').new_epic_id as string;
+  const vars = (opts.vars ?? []).flatMap((v) => ['--var', v]);
+  const mol = bdJson('mol', 'pour', opts.formula ?? 'towers-of-hanoi-3', ...vars).new_epic_id as string;
   const up = t.bd(
     'update',
     bead,
@@ -310,6 +311,32 @@ test('a polecat in its own clone: the branch is pushed to .repo.git and the loca
     encoding: 'utf8',
   });
   assert.is(ok.status, 0, ok.stderr);
+});
+
+test("the target: the molecule's base_branch var (as gt sling sets it), --target over it", () => {
+  fs.writeFileSync(
+    path.join(t.root, 'formulas', 'based.formula.toml'),
+    'formula = "based"\nversion = 1\ntype = "workflow"\n\n[vars.base_branch]\ndefault = "main"\n\n[[steps]]\nid = "only"\ntitle = "Only"\n',
+  );
+  t.git(t.root, '--git-dir', repoGit, 'branch', 'dev', 'main');
+  const p = polecat('based', { formula: 'based', vars: ['base_branch=dev'] });
+  p.commit('dev.txt');
+  const r = p.done('--json');
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json().target, 'dev');
+  assert.is(show(r.json().mr).metadata.target, 'dev');
+  const q = polecat('forced', { formula: 'based', vars: ['base_branch=dev'] });
+  q.commit('main.txt');
+  const r2 = q.done('--target', 'main', '--json');
+  assert.is(r2.code, 0, r2.stderr);
+  assert.is(show(r2.json().mr).metadata.target, 'main');
+  const z = polecat('nowhere');
+  z.commit('z.txt');
+  const before = ledgerCount(t);
+  const r3 = z.done('--target', 'no-such-branch');
+  assert.is(r3.code, 3, r3.stderr);
+  assert.match(r3.stderr, /has no branch "no-such-branch"; pass an existing --target/);
+  assert.is(ledgerCount(t), before);
 });
 
 test('issueFromBranch and parseExit', async () => {
