@@ -327,6 +327,7 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
     }
     // Several beads (or an epic's children) with no target: the rig of their prefix.
     if (o.target === undefined && o.beads.length > 1) o = { ...o, target: rigOfPrefix(townRoot, o.beads) };
+    const selfSling = !o.target || o.target === '.';
     const target = resolveTarget(townRoot, o.cwd, o.target, env);
     if (target.kind === 'rig') {
       if (isParked(townRoot, target.rig.name))
@@ -589,6 +590,22 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
         warnings,
       };
       if (o.noStart) return result;
+
+      // Existing agents (mayor, crew, ...) are told about the new work; self-slings are not.
+      if (!selfSling) {
+        for (const p of planned.filter((x) => !x.spawned && x.who.role !== 'polecat')) {
+          try {
+            const { nudgeAgent } = await import('../nudge/nudge.ts');
+            await nudgeAgent(townRoot, p.who, {
+              sender: actor,
+              message: `Work slung to you: ${p.beadId} "${p.title}". Run \`gt prime --hook\` and begin work on your hook.`,
+              mode: 'queue',
+            });
+          } catch (e) {
+            warnings.push(`could not nudge ${actorOf(p.who)}: ${(e as Error).message}`);
+          }
+        }
+      }
 
       // Sessions, only now that the hooks are committed. A start failure unslings that bead.
       const fresh = planned.filter((p) => p.spawned || p.who.role === 'polecat');

@@ -318,7 +318,9 @@ test('one hook per agent; self sling from GT_ROLE; docked rig refused', () => {
   assert.is(self.code, 0, self.stderr);
   assert.is(show(t, b).assignee, 'myrig/crew/bob');
   // The mayor holds one; a second is refused, --force swaps them.
-  t.ok('sling', c, 'mayor', '--no-convoy');
+  const toMayor = t.gt('sling', c, 'mayor', '--no-convoy');
+  assert.is(toMayor.code, 0, toMayor.stderr);
+  assert.not.match(toMayor.stderr, /could not nudge/);
   const d = t.bead('D');
   const second = t.gt('sling', d, 'mayor', '--no-convoy');
   assert.is(second.code, 4);
