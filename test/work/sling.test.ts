@@ -69,6 +69,19 @@ test('sling one bead to a rig: polecat worktree, branch, molecule, hook, session
   assert.match(it.polecat.branch, new RegExp(`^polecat/${name}/${id}@[0-9a-z]+$`));
   assert.is(t.git(wt, 'rev-parse', '--abbrev-ref', 'HEAD').trim(), it.polecat.branch);
   assert.is(t.git(wt, 'config', 'user.name').trim(), name);
+  assert.is(t.git(wt, 'config', 'user.email').trim(), 'tester@example.com');
+  assert.is(t.git(wt, 'status', '--porcelain'), '');
+  assert.is(
+    t.git(t.root, 'status', '--porcelain'),
+    '',
+    'polecat worktrees are not part of the town repository',
+  );
+  // The rig's other worktrees keep working (core.bare moved to the bare repository's own config).
+  assert.is(t.git(path.join(t.root, 'myrig', 'refinery', 'rig'), 'status', '--porcelain'), '');
+  assert.is(
+    t.git(path.join(t.root, 'myrig', '.repo.git'), 'rev-parse', '--is-bare-repository').trim(),
+    'true',
+  );
   // Bead hooked, molecule poured (persistent) with the bead's vars.
   const b = show(t, id);
   assert.is(b.status, 'hooked');
