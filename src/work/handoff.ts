@@ -6,9 +6,9 @@
 //    process (restartSession → tmux respawn-pane -k); its `gt prime` shows the handoff note.
 // Run from inside the session being replaced, the restart is handed to a detached
 // `gt session restart` (respawn-pane kills the pane's processes, this one included).
-// Polecats: the original turns handoff into `gt done --status DEFERRED` unless --cycle. `gt done`
-// is not a command yet, so a polecat's handoff keeps its work hooked, sends the mail and
-// restarts like --cycle, and says so in the result (`deferred_done: "unavailable"`).
+// Polecats: as in the original, handoff is a deferred `gt done` unless --cycle: the branch is
+// pushed to the rig's shared repository and the work stays on the hook (src/work/done.ts,
+// DEFERRED), then the mail and the fresh session continue it. A dirty worktree is refused there.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { BeadStore } from '../beads/store.ts';
@@ -17,7 +17,7 @@ import { deliverMail } from '../escalation/mail-adapter.ts';
 import { loadCodec } from '../ledger/codec.ts';
 import { gtBinPath } from '../runtime/presets.ts';
 import { type LaunchResult, readSessionRecord, restartSession, targetOf } from '../runtime/sessions.ts';
-import { actorOf, addressOf, detectIdentity, type Identity } from '../town/identity.ts';
+import { actorOf, addressOf, detectIdentity, type Identity, workDirOf } from '../town/identity.ts';
 import { durationMs, settingValue } from '../town/settings.ts';
 import { findHook, progressOf } from './hook.ts';
 import { HANDOFF_SUBJECT } from './prime.ts';
@@ -46,8 +46,8 @@ export interface HandoffResult {
   /** `restarted` (here), `scheduled` (detached, from inside the session), `skipped` (--no-restart). */
   restart: 'restarted' | 'scheduled' | 'skipped';
   launch: LaunchResult | null;
-  /** Polecats without --cycle: the deferred `gt done` is not available yet; see the header. */
-  deferred_done: 'unavailable' | null;
+  /** Polecats without --cycle: what the deferred `gt done` did (branch pushed, work kept hooked). */
+  deferred_done: { issue: string; branch: string; pushed: boolean; exit: string } | null;
   warnings: string[];
 }
 
@@ -176,10 +176,11 @@ export async function handoff(townRoot: string, o: HandoffOptions): Promise<Hand
 
   let deferred: HandoffResult['deferred_done'] = null;
   if (id.role === 'polecat' && !o.cycle) {
-    deferred = 'unavailable';
-    warnings.push(
-      '`gt done --status DEFERRED` is not available yet: the work stays on your hook, the handoff mail carries its state, and the session restarts as with --cycle',
-    );
+    // Before the mail: a refused done (dirty worktree, no hook) leaves everything as it was.
+    const { done } = await import('./done.ts');
+    const d = await done(townRoot, { cwd: workDirOf(id, townRoot), status: 'DEFERRED', env, identity: id });
+    deferred = { issue: d.issue, branch: d.branch, pushed: d.pushed, exit: d.exit };
+    warnings.push(...d.warnings);
   }
 
   // 3. The mail to self (durable before the session goes away).

@@ -386,4 +386,25 @@ test('the scripted agent works its molecule and ends with gt done: branch pushed
   assert.is(show(mr.metadata.agent_bead).metadata.agent_state, 'idle');
 });
 
+test('a polecat handoff (no --cycle) is a deferred gt done: branch pushed, work kept on the hook, mail sent', () => {
+  const p = polecat('dag');
+  p.commit('half.txt');
+  const env = { ...t.env, GT_ROLE: 'myrig/polecats/dag' };
+  const r = run(GT, ['handoff', '-m', 'half way', '--no-restart', '--force', '--json'], { cwd: p.wt, env });
+  assert.is(r.code, 0, r.stderr);
+  const h = r.json();
+  assert.equal(h.deferred_done, { issue: p.bead, branch: p.branch, pushed: true, exit: 'DEFERRED' });
+  assert.is(show(p.bead).status, 'hooked');
+  assert.is(show(p.bead).assignee, 'myrig/polecats/dag');
+  assert.ok(t.git(t.root, '--git-dir', repoGit, 'rev-parse', '--verify', p.branch).trim());
+  assert.match(h.mail.subject, /^🤝 HANDOFF/);
+  // A dirty worktree refuses the deferred done, and nothing is sent.
+  fs.writeFileSync(path.join(p.wt, 'dirty.txt'), 'x');
+  const before = ledgerCount(t);
+  const refused = run(GT, ['handoff', '--no-restart', '--force'], { cwd: p.wt, env });
+  assert.is.not(refused.code, 0);
+  assert.match(refused.stderr, /dirty\.txt/);
+  assert.is(ledgerCount(t), before);
+});
+
 test.run();
