@@ -13,6 +13,7 @@ import { validateAgentName } from '../town/names.ts';
 import { polecatWorktree, townPaths } from '../town/paths.ts';
 import type { RigInfo } from '../town/rigs.ts';
 import { settingValue } from '../town/settings.ts';
+import { installPushGuard } from './push-guard.ts';
 
 export interface Spawned {
   rig: string;
@@ -217,6 +218,8 @@ export function spawnPolecat(townRoot: string, rig: RigInfo, g: Graph, o: SpawnO
     enableWorktreeConfig(rig.paths.repoGit);
     gitConfig(wt, ['--worktree', 'user.name', name]);
     gitConfig(wt, ['--worktree', 'user.email', ownerEmail(townRoot)]);
+    // Polecats never push to the default branch: the guard is in place from the first commit.
+    installPushGuard(wt, rig.default_branch);
   } catch (e) {
     rollbackSpawn(townRoot, rig, { rig: rig.name, name, worktree: wt, branch, base, reused: false });
     throw e;

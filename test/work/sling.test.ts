@@ -71,6 +71,9 @@ test('sling one bead to a rig: polecat worktree, branch, molecule, hook, session
   assert.is(t.git(wt, 'config', 'user.name').trim(), name);
   assert.is(t.git(wt, 'config', 'user.email').trim(), 'tester@example.com');
   assert.is(t.git(wt, 'status', '--porcelain'), '');
+  // The push guard is in place from the start: the polecat cannot push to the default branch.
+  const hook = path.resolve(wt, t.git(wt, 'rev-parse', '--git-path', 'hooks/pre-push').trim());
+  assert.match(fs.readFileSync(hook, 'utf8'), /polecat push guard/);
   assert.is(
     t.git(t.root, 'status', '--porcelain'),
     '',
