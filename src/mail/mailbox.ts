@@ -53,6 +53,16 @@ function setLabels(b: Bead, add: string[], removePrefixes: string[] = [], remove
   return JSON.stringify(b.labels) !== before;
 }
 
+/**
+ * Mark a message read, completing its two-phase delivery (spec §3.1): `delivery:pending` becomes
+ * `delivery:acked` with who acknowledged it and when. True when anything changed.
+ */
+function markRead(m: Bead, reader: string, now: string): boolean {
+  const pending = (m.labels ?? []).includes('delivery:pending');
+  const ack = pending ? ['delivery:acked', `delivery-acked-by:${reader}`, `delivery-acked-at:${now}`] : [];
+  return setLabels(m, [READ, ...ack], [], pending ? ['delivery:pending'] : []);
+}
+
 /** Full message (with body); `mark` adds the read label (one commit, none if already read). */
 export function readMessage(
   store: BeadStore,
@@ -63,7 +73,7 @@ export function readMessage(
   if (opts.mark) {
     const b = store.transact(`mail read ${id}`, (tx) => {
       const m = mustMessage(tx, id);
-      if (setLabels(m, [READ])) {
+      if (markRead(m, m.assignee ?? tx.actor, tx.now)) {
         m.updated_at = tx.now;
         tx.put(m);
         tx.note(`read ${id}`);
@@ -85,7 +95,7 @@ export function markMessages(store: BeadStore, inputs: string[], read: boolean, 
     const out: string[] = [];
     for (const id of ids) {
       const m = mustMessage(tx, id);
-      if (read ? setLabels(m, [READ]) : setLabels(m, [], [], [READ])) {
+      if (read ? markRead(m, m.assignee ?? tx.actor, tx.now) : setLabels(m, [], [], [READ])) {
         m.updated_at = tx.now;
         tx.put(m);
         tx.note(`${read ? 'read' : 'unread'} ${id}`);

@@ -61,6 +61,12 @@ export interface Message {
   channel?: string;
   claimed_by?: string;
   claimed_at?: string;
+  /** How it interrupts: `queue` (notify when idle) or `interrupt` (typed at once). */
+  delivery: 'queue' | 'interrupt';
+  /** Two-phase delivery: pending until the recipient reads it. */
+  delivery_state: 'pending' | 'acked';
+  delivery_acked_by?: string;
+  delivery_acked_at?: string;
 }
 
 type MsgLike = Pick<Bead, 'id' | 'title' | 'status' | 'assignee' | 'created_at' | 'priority' | 'labels'> &
@@ -99,6 +105,11 @@ export function toMessage(b: MsgLike): Message {
     channel: label(b, 'channel'),
     claimed_by: label(b, 'claimed-by'),
     claimed_at: label(b, 'claimed-at'),
+    delivery: label(b, 'delivery-mode') === 'interrupt' ? 'interrupt' : 'queue',
+    delivery_state:
+      label(b, 'delivery') === 'acked' || (!label(b, 'delivery') && isRead(b)) ? 'acked' : 'pending',
+    delivery_acked_by: label(b, 'delivery-acked-by'),
+    delivery_acked_at: label(b, 'delivery-acked-at'),
   };
 }
 

@@ -8,6 +8,8 @@ export interface NotifyInput {
   subject: string;
   /** Agents (queues and channels are not notified). */
   recipients: { to: string; identity?: Identity }[];
+  /** `interrupt` mail is typed at once; `queue` (default) waits for the agent to be idle. */
+  delivery?: 'queue' | 'interrupt';
 }
 
 export interface NotifyOutcome {
@@ -61,7 +63,8 @@ export async function notifyRecipients(townRoot: string, input: NotifyInput): Pr
         const out = await send(townRoot, target, {
           sender: input.from,
           message,
-          mode: 'wait-idle',
+          // interrupt: typed at once (still never mid-output); queue: when the agent is idle.
+          mode: input.delivery === 'interrupt' ? 'immediate' : 'wait-idle',
           kind: 'mail',
         });
         return { to: r.to, ...out };

@@ -35,6 +35,8 @@ export interface SendInput {
   pinned?: boolean;
   wisp?: boolean;
   notify?: boolean;
+  /** `queue` (default: notified when idle) or `interrupt` (typed into the session at once). */
+  delivery?: 'queue' | 'interrupt';
 }
 
 export interface SendResult {
@@ -66,6 +68,10 @@ export async function sendMail(
   if (/[\r\n]/.test(subject)) throw new UsageError('the subject must be one line (put the rest in the body)');
   const from = checkLabelValue(input.from, 'sender');
   const priority = parsePriority(input.priority);
+  const delivery = input.delivery ?? 'queue';
+  if (delivery !== 'queue' && delivery !== 'interrupt') {
+    throw new UsageError(`delivery must be queue or interrupt, got "${String(delivery)}"`);
+  }
   const type = parseMsgType(input.type);
   const to = Array.isArray(input.to) ? input.to : [input.to];
   if (to.length === 0) throw new UsageError('no recipient: gt mail send <address...> -s SUBJECT');
@@ -90,7 +96,14 @@ export async function sendMail(
       // transaction, which wisps (written after the ledger lock is released) cannot give.
       const ephemeral = wisp && d.kind !== 'queue';
       const alloc = ephemeral ? wispAlloc : durableAlloc;
-      const labels = new Set<string>([`from:${from}`, `thread:${thread}`, `msg-type:${type}`]);
+      const labels = new Set<string>([
+        `from:${from}`,
+        `thread:${thread}`,
+        `msg-type:${type}`,
+        // Two-phase delivery (spec §3.1): pending until the recipient reads it.
+        'delivery:pending',
+        `delivery-mode:${delivery}`,
+      ]);
       if (replyTo) labels.add(`reply-to:${replyTo}`);
       for (const c of cc) labels.add(`cc:${c.to}`);
       if (d.kind === 'queue') labels.add(`queue:${d.name}`);
@@ -152,6 +165,7 @@ export async function sendMail(
     await notifyRecipients(townRoot, {
       from,
       subject,
+      delivery,
       recipients: [...notify.values()].map((d) => ({ to: d.to, identity: d.identity })),
     });
   }

@@ -57,6 +57,9 @@ test('send, inbox, peek, read, check exit codes, mark-unread; one ledger commit 
   const peek = okAs('mayor/', 'peek', id);
   assert.is(peek.body, 'Line one\n$(rm -rf /) `x` "q"');
   assert.is(peek.read, false);
+  // Two-phase delivery: pending until the recipient reads it.
+  assert.is(peek.delivery, 'queue');
+  assert.is(peek.delivery_state, 'pending');
   assert.is(okAs('mayor/', 'inbox').unread, 1, 'peek does not mark read');
   // gt prime counts it (storage compatible with prime).
   const prime = spawnSync(process.execPath, [GT, 'prime', '--json'], {
@@ -67,6 +70,9 @@ test('send, inbox, peek, read, check exit codes, mark-unread; one ledger commit 
   assert.is(JSON.parse(prime.stdout).mail.unread, 1, prime.stderr);
   const read = okAs('mayor/', 'read', id);
   assert.is(read.read, true);
+  assert.is(read.delivery_state, 'acked');
+  assert.is(read.delivery_acked_by, 'mayor/');
+  assert.ok(read.delivery_acked_at);
   assert.is(as('mayor/', 'check').code, 1, 'no new mail after reading');
   inbox = okAs('mayor/', 'inbox');
   assert.is(inbox.messages.length, 1, 'read mail stays in the inbox');
@@ -75,7 +81,11 @@ test('send, inbox, peek, read, check exit codes, mark-unread; one ledger commit 
   okAs('mayor/', 'mark-read', id);
   assert.is(okAs('mayor/', 'inbox', '--unread').messages.length, 0);
   // Plain text output names the message.
-  assert.match(as('mayor/', 'inbox').stdout, new RegExp(`${id}\\s+overseer\\s+Hello mayor`));
+  assert.match(as('mayor/', 'inbox').stdout, new RegExp(`${id}\\s+overseer\\s+Hello mayor`)); // interrupt delivery is recorded on the message (the nudge is typed at once).
+  const interrupt = t.ok('mail', 'send', 'mayor/', '-s', 'Now', '--delivery', 'interrupt', '--json');
+  assert.is(okAs('mayor/', 'peek', interrupt.ids[0]).delivery, 'interrupt');
+  okAs('mayor/', 'mark-read', interrupt.ids[0]);
+  assert.is(t.gt('mail', 'send', 'mayor/', '-s', 'x', '--delivery', 'shout').code, 2);
 });
 
 test('fan-out to lists, groups and specials: one commit however many recipients', () => {

@@ -115,6 +115,11 @@ const send: CommandDef = {
     thread: { type: 'string', desc: 'the thread id (default: a new thread)', arg: 'ID' },
     wisp: { type: 'boolean', desc: 'ephemeral: never committed to the ledger' },
     permanent: { type: 'boolean', desc: 'never a wisp, even for protocol subjects' },
+    delivery: {
+      type: 'string',
+      desc: 'queue (default: notified when idle) or interrupt (typed at once)',
+      arg: 'MODE',
+    },
     pinned: { type: 'boolean', desc: 'pin the message' },
     'no-notify': { type: 'boolean', desc: "do not nudge the recipients' sessions" },
     from: { type: 'string', desc: 'the sender address (default: you)', arg: 'ADDR' },
@@ -147,6 +152,7 @@ const send: CommandDef = {
         pinned: values.pinned,
         wisp: values.permanent ? false : values.wisp ? true : undefined,
         notify: !values['no-notify'],
+        delivery: values.delivery,
       },
       { actor: ctx.actor ?? m.actor },
     );
