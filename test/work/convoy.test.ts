@@ -421,4 +421,21 @@ test('two concurrent `gt convoy check`: the convoy lands once, one mail per reci
   assert.equal(t.ok('convoy', 'status', '--json'), []);
 });
 
+test("check --feed: a stranded convoy is fed its next ready bead (a polecat of the bead's rig)", () => {
+  const s = setup();
+  const a = s.create('Feed me first', true, '-p', '0');
+  const b = s.create('Then me', true, '-p', '2');
+  const cv = s.t.ok('convoy', 'create', 'Feeding', a, b, '--json').id;
+  const r = s.t.ok('convoy', 'check', '--feed', '--no-start', '--json');
+  const fed = r.fed.find((f: any) => f.convoy === cv);
+  assert.is(fed.bead, a);
+  assert.match(fed.agent, /^myrig\/polecats\//);
+  const bead = s.bd('show', a, '--json').json()[0];
+  assert.is(bead.status, 'hooked');
+  assert.is(bead.assignee, fed.agent);
+  // Nobody is on the second bead yet, but the convoy now has work in flight: fed again, next bead.
+  const again = s.t.ok('convoy', 'check', '--feed', '--no-start', '--json');
+  assert.ok(again.fed.every((f: any) => f.bead !== a));
+});
+
 test.run();

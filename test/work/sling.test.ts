@@ -218,13 +218,13 @@ test('guards: closed, deferred, parked, cross prefix, polecat slinging, unknown 
   assert.is(snapshot(t), before);
 });
 
-test('batch: several beads → one polecat each (and one convoy); release from the worker', () => {
+test('batch: five beads → five polecats and one convoy; release from the worker', () => {
   const t = slingTown();
-  const ids = [t.bead('One'), t.bead('Two'), t.bead('Three')];
+  const ids = [t.bead('One'), t.bead('Two'), t.bead('Three'), t.bead('Four'), t.bead('Five')];
   const r = t.ok('sling', ...ids, 'myrig', '--no-start', '--json');
-  assert.is(r.items.length, 3);
+  assert.is(r.items.length, 5);
   const names = new Set(r.items.map((i: any) => i.polecat.name));
-  assert.is(names.size, 3);
+  assert.is(names.size, 5);
   for (const it of r.items) {
     assert.is(show(t, it.bead).status, 'hooked');
     assert.ok(fs.existsSync(it.polecat.worktree));
@@ -232,7 +232,7 @@ test('batch: several beads → one polecat each (and one convoy); release from t
   assert.ok(r.convoy, 'one convoy for the batch');
   {
     const c = show(t, r.convoy);
-    assert.is(c.title, 'Batch: 3 beads to myrig');
+    assert.is(c.title, 'Batch: 5 beads to myrig');
     // Beads tracked by an open convoy are refused in another batch.
     t.ok('unsling', ids[0]);
     t.ok('unsling', ids[1]);

@@ -1,10 +1,12 @@
 // gt convoy create|add|status|list|check|stranded|close|land and gt ready (spec §1.4, §2.4,
 // §2.12). The logic is in src/work/convoy.ts; this renders it. Every command takes --json.
+import { extractPrefix } from '../../beads/ids.ts';
 import { BeadStore } from '../../beads/store.ts';
 import { UsageError } from '../../errors.ts';
 import { loadCodec } from '../../ledger/codec.ts';
 import { resolveRecipients } from '../../mail/address.ts';
 import { townView } from '../../mail/message.ts';
+import { readRigs } from '../../town/files.ts';
 import { addressOf, detectIdentity } from '../../town/identity.ts';
 import { requireTown } from '../../town/paths.ts';
 import {
@@ -184,9 +186,13 @@ const list: CommandDef = {
 const check: CommandDef = {
   name: 'check',
   summary: 'Land the convoys whose work is all done (closed and merged) and send the landed mail',
-  usage: 'gt convoy check [convoy] [--dry-run] [--json]',
+  usage: 'gt convoy check [convoy] [--dry-run] [--feed [--no-start]] [--json]',
   args: [0, 1],
-  options: { 'dry-run': { type: 'boolean', desc: 'show what would land; change nothing' } },
+  options: {
+    'dry-run': { type: 'boolean', desc: 'show what would land; change nothing' },
+    feed: { type: 'boolean', desc: "sling each open convoy's next ready bead to the rig of its prefix" },
+    'no-start': { type: 'boolean', desc: 'with --feed: hook and provision the polecats, start no session' },
+  },
   async run(ctx, { values, positionals }) {
     const { root, store } = await open(ctx);
     const r = await checkConvoys(store, root, {
@@ -198,8 +204,41 @@ const check: CommandDef = {
     const lines = r.landed.length
       ? r.landed.map((id) => `🚚 ${values['dry-run'] ? 'would land' : 'landed'} ${id}`)
       : ['No convoy ready to land.'];
-    for (const f of r.fed) lines.push(`  ${f.convoy} can be fed ${f.bead} (gt sling ${f.bead})`);
-    return { data: r, text: lines.join('\n') };
+    // Feeding: each stranded convoy's next ready bead goes to a polecat of the bead's rig.
+    const fed: { convoy: string; bead: string; agent?: string; error?: string }[] = [];
+    if (values.feed && !values['dry-run']) {
+      const { sling } = await import('../../work/sling.ts');
+      const rigs = readRigs(root);
+      for (const f of r.fed) {
+        const prefix = extractPrefix(f.bead);
+        const rig = Object.entries(rigs).find(([, e]) => e.beads?.prefix === prefix)?.[0];
+        if (!rig) {
+          fed.push({ ...f, error: `no rig has the prefix "${prefix}"; sling it by hand` });
+          continue;
+        }
+        try {
+          const out = await sling(root, {
+            cwd: ctx.cwd,
+            beads: [f.bead],
+            target: rig,
+            noStart: values['no-start'],
+          });
+          fed.push({ ...f, agent: out.items[0]?.agent });
+        } catch (e: any) {
+          fed.push({ ...f, error: String(e?.message ?? e).split('\n')[0] });
+        }
+      }
+      for (const f of fed) {
+        lines.push(
+          f.error
+            ? `  ${f.convoy}: could not feed ${f.bead}: ${f.error}`
+            : `  ${f.convoy} fed ${f.bead} → ${f.agent}`,
+        );
+      }
+    } else {
+      for (const f of r.fed) lines.push(`  ${f.convoy} can be fed ${f.bead} (gt convoy check --feed)`);
+    }
+    return { data: values.feed ? { ...r, fed } : r, text: lines.join('\n') };
   },
 };
 
