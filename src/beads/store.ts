@@ -7,6 +7,7 @@ import path from 'node:path';
 import { GtError, NotFoundError } from '../errors.ts';
 import { findRepo, type Repo } from '../git/repo.ts';
 import { Ledger, type Transaction } from '../ledger/ledger.ts';
+import { editDistance } from '../util/suggest.ts';
 import { buildGraph, computeBlocked, type Graph } from './graph.ts';
 import {
   adaptiveLength,
@@ -404,21 +405,6 @@ export function nearMatches(input: string, ids: string[], max = 3): string[] {
     .sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1))
     .slice(0, max)
     .map((s) => s[1]);
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 4) return 99;
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length];
 }
 
 /** A transaction over beads: reads see its own writes; ephemeral beads go to the wisp store. */

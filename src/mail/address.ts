@@ -5,6 +5,7 @@
 // specials, then bare names (group/list → queue → channel; ambiguity is an error).
 import { type GtError, NotFoundError, UsageError } from '../errors.ts';
 import { addressOf, type Identity } from '../town/identity.ts';
+import { editDistance } from '../util/suggest.ts';
 
 export interface QueueConfig {
   workers?: string[];
@@ -103,7 +104,7 @@ function closeMatches(input: string, view: TownView): string {
   for (const a of all) {
     const al = a.toLowerCase();
     const bare = al.replace(/^(list|group|queue|channel|announce):|^@/, '');
-    let d = Math.min(editDistance(needle, al), editDistance(needle, bare));
+    let d = Math.min(editDistance(needle, al, 6), editDistance(needle, bare, 6));
     if (al.includes(needle) || (needle.length >= 3 && needle.includes(bare))) d = Math.min(d, 1);
     if (d <= Math.max(2, Math.floor(needle.length / 3))) scored.push([d, a]);
   }
@@ -112,21 +113,6 @@ function closeMatches(input: string, view: TownView): string {
     .slice(0, 4)
     .map((s) => s[1]);
   return best.length ? `; did you mean ${best.join(', ')}?` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 6) return 99;
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length];
 }
 
 function unknown(input: string, view: TownView, what = 'recipient'): GtError {
