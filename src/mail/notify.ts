@@ -56,7 +56,7 @@ export async function notifyRecipients(townRoot: string, input: NotifyInput): Pr
       reason: `nudges unavailable: ${e?.message ?? e}`,
     }));
   }
-  return Promise.all(
+  const outcomes = await Promise.all(
     targets.map(async (r): Promise<NotifyOutcome> => {
       try {
         const target = r.identity ?? parseIdentity(r.to);
@@ -73,4 +73,43 @@ export async function notifyRecipients(townRoot: string, input: NotifyInput): Pr
       }
     }),
   );
+  await queueReplyReminders(townRoot, input, targets);
+  return outcomes;
+}
+
+/**
+ * The reply reminder of spec §3.4: a queued nudge that becomes deliverable a while after the mail
+ * (`operational.mail.reply_reminder`, 30 s; 0 turns it off). Never fails a send.
+ */
+async function queueReplyReminders(
+  townRoot: string,
+  input: NotifyInput,
+  targets: { to: string; identity?: Identity }[],
+): Promise<void> {
+  try {
+    const { durationMs, settingValue } = await import('../town/settings.ts');
+    const delay = durationMs(settingValue('operational.mail.reply_reminder', { townRoot }), 'reply_reminder');
+    if (!delay) return;
+    const [{ enqueueNudge }, { targetOf }] = await Promise.all([
+      import('../nudge/queue.ts'),
+      import('../runtime/sessions.ts'),
+    ]);
+    const at = new Date(Date.now() + delay).toISOString();
+    for (const r of targets) {
+      try {
+        const target = r.identity ?? parseIdentity(r.to);
+        if (target.role === 'overseer') continue;
+        enqueueNudge(townRoot, targetOf(townRoot, target).session, {
+          sender: input.from,
+          message: `↩ Mail from ${input.from} waits for a reply: "${input.subject}" (gt mail reply <id>)`,
+          kind: 'reply-reminder',
+          deliver_after: at,
+        });
+      } catch {
+        // a recipient without a session name (unknown rig prefix): no reminder
+      }
+    }
+  } catch {
+    // reminders are a courtesy: a bad setting or a full queue never fails the send
+  }
 }

@@ -326,6 +326,12 @@ test('cc, --permanent, and notification of recipients (queued when no session; -
   assert.ok(
     q.some((n) => n.message === '📬 New mail from overseer: With cc (gt mail inbox)' && n.kind === 'mail'),
   );
+  // …and a reply reminder that becomes deliverable 30 s later (spec §3.4).
+  const reminder = listQueue(t.root, 'my-witness').find(
+    (n) => n.kind === 'reply-reminder' && n.message.includes('"With cc"'),
+  );
+  assert.ok(reminder, 'a reply reminder is queued');
+  assert.ok(Date.parse(reminder!.deliver_after!) > Date.now() + 10_000, 'not deliverable yet');
   const before = listQueue(t.root, 'my-witness').length;
   t.ok('mail', 'send', 'myrig/witness', '-s', 'Quiet', '--no-notify', '--json');
   assert.is(listQueue(t.root, 'my-witness').length, before);
