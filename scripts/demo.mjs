@@ -1,6 +1,7 @@
 // The demo: beads in a throwaway repository, then a town whose built-in scripted agent works
-// a molecule in its own worktree, in tmux. Real git and tmux underneath; no AI needed.
-// (Slinging work to polecats arrives with the dispatch issue; here the hook is set by hand.)
+// a molecule in its own worktree, in tmux, and finishes with `gt done` (branch pushed, merge
+// request filed). Real git and tmux underneath; no AI needed. The hook is set by hand here to
+// show the pieces; `gt sling <bead> app` does the worktree, molecule, hook and session in one go.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -188,8 +189,12 @@ for (let i = 0; i < 120 && !done; i++) {
   }
 }
 step('What the agent printed', gtBin, town, 'peek', 'app/polecats/nux', '-n', '15');
-process.stdout.write(`\n${bold('# Its commits, on its polecat branch')}\n`);
-process.stdout.write(git(worktree, 'log', '--format=%h %an: %s', 'main..HEAD'));
+const branch = `polecat/nux/${bead}@demo`;
+process.stdout.write(`\n${bold(`# Its commits, on ${branch} in the rig's shared repository`)}\n`);
+process.stdout.write(
+  git(path.join(town, 'app', '.repo.git'), 'log', '--format=%h %an: %s', `main..${branch}`),
+);
+step('The merge request gt done filed for the refinery', bd, town, 'list', '-t', 'merge-request');
 step('The town at a glance', gtBin, town, 'status');
 step('Stop every agent', gtBin, town, 'down', '--all');
 process.stdout.write(`\nThe demo lives in ${base}.\n`);
