@@ -11,7 +11,7 @@ import {
   type GraphLookup,
   isBlocked,
 } from './graph.ts';
-import { extractPrefix, validateId } from './ids.ts';
+import { validateId } from './ids.ts';
 import { type BeadSummary, beadPath, summarize } from './record.ts';
 import type { BeadTx } from './store.ts';
 import {
@@ -407,8 +407,4 @@ export function deleteBead(tx: BeadTx, id: string): string[] {
   tx.delete(id);
   tx.note(`delete ${id}${touched.length ? ` (references removed from ${touched.join(', ')})` : ''}`);
   return touched;
-}
-
-export function sameCrossPrefix(a: string, b: string): boolean {
-  return extractPrefix(a) === extractPrefix(b);
 }

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import {
   blockedEntries,
+  descendants,
   matchesCommon,
   type ReadyFilter,
   readyWork,
@@ -473,7 +474,7 @@ const list: CommandDef = {
       const types = values.type ? listFlag(values.type).map((t) => normalizeType(t, cfg)) : null;
       const f = commonFilter(store, values);
       const g = store.graph();
-      const inParent = f.parent ? new Set(descendantsOf(store, f.parent)) : null;
+      const inParent = f.parent ? descendants(store.graph(), f.parent) : null;
       let out = [...g.byId.values()].filter((b) => {
         if (statuses ? !statuses.includes(b.status) : !values.all && b.status === 'closed') return false;
         if (types && !types.includes(b.issue_type)) return false;
@@ -493,23 +494,6 @@ const list: CommandDef = {
     });
   },
 };
-
-function descendantsOf(store: BeadStore, id: string): string[] {
-  const g = store.graph();
-  const out: string[] = [];
-  const stack = [id];
-  const seen = new Set<string>();
-  while (stack.length) {
-    for (const c of g.children.get(stack.pop()!) ?? []) {
-      if (seen.has(c)) continue;
-      seen.add(c);
-      out.push(c);
-      stack.push(c);
-    }
-  }
-  for (const k of g.byId.keys()) if (k.startsWith(`${id}.`) && !seen.has(k)) out.push(k);
-  return out;
-}
 
 // ---- update ---------------------------------------------------------------------------------
 
@@ -915,4 +899,4 @@ export const issueCommands: CommandDef[] = [
 ];
 
 // Re-exported for other command modules that build on the same pieces.
-export { addComment, commonFilter, descendantsOf, filterOptions, renderList };
+export { addComment, commonFilter, filterOptions, renderList };

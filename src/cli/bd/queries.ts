@@ -1,6 +1,6 @@
 // bd commands that query or maintain the ledger as a whole: search, count, stats (status),
 // stale, delete, defer, undefer, config.
-import { sortBeads } from '../../beads/graph.ts';
+import { descendants, sortBeads } from '../../beads/graph.ts';
 import { deleteBead, setStatus } from '../../beads/ops.ts';
 import {
   beadStats,
@@ -35,7 +35,7 @@ import {
   withStore,
   withStoreLight,
 } from './common.ts';
-import { commonFilter, descendantsOf, filterOptions, graphContext, renderList } from './issues.ts';
+import { commonFilter, filterOptions, graphContext, renderList } from './issues.ts';
 
 /** list's filters (status/type/label/assignee/priority/parent/metadata, --all) as a Selection. */
 function selectionFrom(store: BeadStore, values: Record<string, any>): Selection {
@@ -46,7 +46,7 @@ function selectionFrom(store: BeadStore, values: Record<string, any>): Selection
     types: values.type ? listFlag(values.type).map((t) => normalizeType(t, cfg)) : null,
     all: values.all,
     includeEphemeral: values['include-ephemeral'],
-    within: common.parent ? new Set(descendantsOf(store, common.parent)) : null,
+    within: common.parent ? descendants(store.graph(), common.parent) : null,
     common,
   };
 }
