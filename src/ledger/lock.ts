@@ -7,8 +7,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { EXIT, GtError } from '../errors.ts';
 
-export class LockTimeoutError extends Error {
+export class LockTimeoutError extends GtError {
   constructor(
     readonly lockPath: string,
     readonly holder: string,
@@ -16,6 +17,7 @@ export class LockTimeoutError extends Error {
     super(
       `the ledger lock is held (${holder}); another command is writing. ` +
         `If no gt/bd process is running, run \`bd doctor --fix\` to clear it (${lockPath})`,
+      EXIT.lockHeld,
     );
   }
 }
