@@ -23,6 +23,7 @@ export const DEFAULT_SETTINGS = {
       hung_session: '30m',
       startup_stall: '90s',
       stuck_in_done: '60s',
+      spawn_grace: '5m',
     },
     polecat: {
       namepool_size: 50,
