@@ -11,6 +11,7 @@ import { escalateCommand } from './escalate.ts';
 import { handoffCommand } from './handoff.ts';
 import { mailCommands } from './mail.ts';
 import { nudgeCommands } from './nudge.ts';
+import { patrolCommands } from './patrol.ts';
 import { primeCommand } from './prime.ts';
 import { rigCommands } from './rigs.ts';
 import { slingCommands } from './sling.ts';
@@ -54,5 +55,6 @@ export const gtProgram: Program = {
     ...slingCommands,
     ...convoyCommands,
     doneCommand,
+    ...patrolCommands,
   ]),
 };
