@@ -303,7 +303,8 @@ test('a hung session: found by gt patrol scan --json, restarted by --act; a GUPP
   const g2 = await witnessTick(t.root, { env: guppEnv });
   assert.match(g2.actions[0].result, /^already reported/);
 
-  // --act restarts it (same session, new pane process).
+  // --act restarts it (same session, new pane process). The nudge was output: quiet again first.
+  await sleep(2200);
   const before = t.pane(p.session)!;
   const acted = run(GT, ['patrol', 'scan', '--act', '--json'], { cwd: t.root, env });
   assert.is(acted.code, 0, acted.stderr);
