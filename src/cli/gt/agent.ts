@@ -16,10 +16,26 @@ const scripted: CommandDef = {
   },
 };
 
+const resolveUnion: CommandDef = {
+  name: 'resolve-union',
+  hidden: true,
+  summary: 'Resolve a conflicted merge here by keeping both sides of each file, and commit it',
+  usage: 'gt agent resolve-union [--json]',
+  args: [0, 0],
+  async run(ctx) {
+    const { resolveUnion: resolve } = await import('../../refinery/resolve.ts');
+    const r = resolve(ctx.cwd);
+    return {
+      data: r,
+      text: `resolved ${r.resolved.map((f) => `${f.path} (${f.how})`).join(', ') || 'nothing'}; merge committed ${r.commit.slice(0, 12)}`,
+    };
+  },
+};
+
 export const agentCommand: CommandDef = {
   name: 'agent',
   hidden: true,
   summary: 'Built-in agent runtimes (internal)',
-  usage: 'gt agent scripted',
-  sub: [scripted],
+  usage: 'gt agent scripted|resolve-union',
+  sub: [scripted, resolveUnion],
 };

@@ -10,6 +10,7 @@ import { doneCommand } from './done.ts';
 import { escalateCommand } from './escalate.ts';
 import { handoffCommand } from './handoff.ts';
 import { mailCommands } from './mail.ts';
+import { mqCommand } from './mq.ts';
 import { nudgeCommands } from './nudge.ts';
 import { patrolCommands } from './patrol.ts';
 import { primeCommand } from './prime.ts';
@@ -55,6 +56,7 @@ export const gtProgram: Program = {
     ...slingCommands,
     ...convoyCommands,
     doneCommand,
+    mqCommand,
     ...patrolCommands,
   ]),
 };
