@@ -31,7 +31,7 @@ import {
   type SessionRecord,
   townTmux,
 } from '../runtime/sessions.ts';
-import type { PaneInfo, Tmux } from '../runtime/tmux.ts';
+import { type PaneInfo, pidAlive, type Tmux } from '../runtime/tmux.ts';
 import { agentMeta, updateAgentMeta } from '../town/agents.ts';
 import { actorOf, agentBeadIdOf, type Identity, sessionNameOf } from '../town/identity.ts';
 import { polecatWorktree, rigPaths, townPaths } from '../town/paths.ts';
@@ -52,6 +52,7 @@ import {
   saveRigState,
   saveState,
   settle,
+  witnessDir,
 } from './backoff.ts';
 import {
   type AgentObservation,
@@ -383,6 +384,54 @@ export async function witnessTick(townRoot: string, opts: WitnessOptions = {}): 
     return report;
   }
   if (rigs.length === 0) return report;
+  // Acting passes never overlap (the daemon's tick and a `gt patrol scan --act`): two would
+  // restart the same agent twice.
+  const release = act ? takeTickLock(townRoot) : () => {};
+  if (!release) {
+    report.errors.push('another witness pass is acting right now; try again in a moment');
+    return report;
+  }
+  try {
+    await tickRigs(townRoot, rigs, env, act, now, report);
+  } finally {
+    release();
+  }
+  return report;
+}
+
+/** `.runtime/witness/tick.lock` holding the pid; a dead holder's or an old lock is taken over. */
+function takeTickLock(townRoot: string): (() => void) | null {
+  const file = path.join(witnessDir(townRoot), 'tick.lock');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      return () => fs.rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let pid = 0;
+      let age = 0;
+      try {
+        pid = Number(fs.readFileSync(file, 'utf8').trim());
+        age = Date.now() - fs.statSync(file).mtimeMs;
+      } catch {
+        continue; // released meanwhile
+      }
+      if (pidAlive(pid) && age < 15 * 60_000) return null;
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return null;
+}
+
+async function tickRigs(
+  townRoot: string,
+  rigs: string[],
+  env: NodeJS.ProcessEnv,
+  act: boolean,
+  now: number,
+  report: WitnessReport,
+): Promise<void> {
   await loadCodec();
   let snap: TmuxSnapshot;
   const tmux = townTmux(townRoot, env);
@@ -390,7 +439,7 @@ export async function witnessTick(townRoot: string, opts: WitnessOptions = {}): 
     snap = tmuxSnapshot(tmux);
   } catch (e) {
     report.errors.push(`tmux: ${msg(e)}`);
-    return report;
+    return;
   }
   for (const rig of rigs) {
     try {
@@ -399,7 +448,6 @@ export async function witnessTick(townRoot: string, opts: WitnessOptions = {}): 
       report.errors.push(`rig ${rig}: ${msg(e)}`);
     }
   }
-  return report;
 }
 
 interface RigCtx {

@@ -237,8 +237,18 @@ test('orphaned hooked bead: reset to open and unassigned, RECOVERED_BEAD to the 
   );
   assert.is(t.show(id).status, 'hooked', 'a scan changes nothing');
 
+  // Acting passes never overlap: a live holder of the tick lock makes this one stand down.
+  const lock = path.join(t.root, '.runtime', 'witness', 'tick.lock');
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  fs.writeFileSync(lock, `${process.pid}\n`);
+  const busy = await witnessTick(t.root, { env: t.env, rig: 'myrig' });
+  assert.equal(busy.errors, ['another witness pass is acting right now; try again in a moment']);
+  assert.is(t.show(id).status, 'hooked');
+  fs.writeFileSync(lock, '999999999\n'); // a dead holder: taken over
+
   const r = await witnessTick(t.root, { env: t.env, rig: 'myrig' });
   assert.equal(r.errors, []);
+  assert.not.ok(fs.existsSync(lock), 'released');
   assert.equal(
     r.actions.map((a) => [a.kind, a.bead, a.result]),
     [['orphaned-bead', id, 'reset to open (was hooked); RECOVERED_BEAD mailed to deacon/']],
