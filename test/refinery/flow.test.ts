@@ -17,7 +17,10 @@ test('batch of 3 with one bad MR: red, retried once, bisected to the culprit; th
   const rig = addRig(t, 'batch');
   const log = path.join(t.base, 'batch-gate.log');
   rig.set('merge_queue.gates', {
-    nobad: { cmd: `echo run >> '${log}'; if test -e bad.txt; then echo "bad.txt found" >&2; exit 1; fi`, timeout: '20s' },
+    nobad: {
+      cmd: `echo run >> '${log}'; if test -e bad.txt; then echo "bad.txt found" >&2; exit 1; fi`,
+      timeout: '20s',
+    },
   });
   const a = polecat(t, rig, 'ace', { title: 'A' });
   const b = polecat(t, rig, 'bad', { title: 'B' });
@@ -39,16 +42,25 @@ test('batch of 3 with one bad MR: red, retried once, bisected to the culprit; th
     [mrs[1]],
   );
   assert.match(r.failed[0].reason, 'bad.txt found');
-  assert.ok(r.notes?.some((n) => n.startsWith(`bisection: culprit ${mrs[1]}`)), JSON.stringify(r.notes));
+  assert.ok(
+    r.notes?.some((n) => n.startsWith(`bisection: culprit ${mrs[1]}`)),
+    JSON.stringify(r.notes),
+  );
   // Gate runs: the batch, its flaky retry, prefix [A,B] red, prefix [A] green, [A,C] green.
   assert.is(fs.readFileSync(log, 'utf8').trim().split('\n').length, 5);
   // main = base ← A ← C, authored by their workers; B's file is not there.
-  const commits = t.git(t.root, '--git-dir', rig.repoGit, 'log', '--format=%an %s', `${base}..main`).trim().split('\n');
+  const commits = t
+    .git(t.root, '--git-dir', rig.repoGit, 'log', '--format=%an %s', `${base}..main`)
+    .trim()
+    .split('\n');
   assert.equal(commits, [`batch/polecats/cee C (${c.bead})`, `batch/polecats/ace A (${a.bead})`]);
   const files = t.git(t.root, '--git-dir', rig.repoGit, 'ls-tree', '--name-only', 'main').trim().split('\n');
   assert.ok(files.includes('a.txt') && files.includes('c.txt'));
   assert.not.ok(files.includes('bad.txt') || files.includes('b.txt'));
-  assert.is((await bead(t, mrs[0])).metadata?.merge_commit, t.git(t.root, '--git-dir', rig.repoGit, 'rev-parse', 'main^').trim());
+  assert.is(
+    (await bead(t, mrs[0])).metadata?.merge_commit,
+    t.git(t.root, '--git-dir', rig.repoGit, 'rev-parse', 'main^').trim(),
+  );
   const bad = await bead(t, mrs[1]);
   assert.is(bad.status, 'open');
   assert.is(bad.metadata?.retry_count, 1);
@@ -59,7 +71,9 @@ test('batch of 3 with one bad MR: red, retried once, bisected to the culprit; th
 
 test('conflict: task bead blocks the MR, slung back to the worker; resolve-union + gt done; both merge', async () => {
   const rig = addRig(t, 'conf');
-  rig.set('merge_queue.gates', { nomarkers: { cmd: '! grep -rn "^<<<<<<<" --exclude-dir=.git .', timeout: '20s' } });
+  rig.set('merge_queue.gates', {
+    nomarkers: { cmd: '! grep -rn "^<<<<<<<" --exclude-dir=.git .', timeout: '20s' },
+  });
   const first = polecat(t, rig, 'nux', { title: 'First change' });
   const second = polecat(t, rig, 'slit', { title: 'Second change' });
   first.commit('shared.txt', 'from nux\n');
@@ -81,7 +95,13 @@ test('conflict: task bead blocks the MR, slung back to the worker; resolve-union
   assert.is(tb.issue_type, 'task');
   assert.ok(tb.id.startsWith(`${mr2.split('-')[0]}-`), tb.id);
   assert.equal(
-    [tb.metadata?.mr, tb.metadata?.branch, tb.metadata?.target, tb.metadata?.source_issue, tb.metadata?.conflict_sha],
+    [
+      tb.metadata?.mr,
+      tb.metadata?.branch,
+      tb.metadata?.target,
+      tb.metadata?.source_issue,
+      tb.metadata?.conflict_sha,
+    ],
     [mr2, second.branch, 'main', second.bead, secondHead],
   );
   assert.is(tb.status, 'hooked');
@@ -99,7 +119,9 @@ test('conflict: task bead blocks the MR, slung back to the worker; resolve-union
   // with `gt` on PATH for the step commands, and finishes with gt done.
   const bin = path.join(t.base, 'bin');
   fs.mkdirSync(bin, { recursive: true });
-  fs.writeFileSync(path.join(bin, 'gt'), `#!/bin/sh\nexec '${process.execPath}' '${GT}' "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(bin, 'gt'), `#!/bin/sh\nexec '${process.execPath}' '${GT}' "$@"\n`, {
+    mode: 0o755,
+  });
   const agent = spawnSync(process.execPath, [GT, 'agent', 'scripted'], {
     cwd: second.wt,
     env: {
@@ -118,7 +140,10 @@ test('conflict: task bead blocks the MR, slung back to the worker; resolve-union
   // Both sides kept, the merge committed on the MR's branch, and a new MR filed for the task.
   const resolved = rig.head(second.branch);
   assert.is.not(resolved, secondHead);
-  assert.is(t.git(t.root, '--git-dir', rig.repoGit, 'show', `${resolved}:shared.txt`), 'from slit\nfrom nux\n');
+  assert.is(
+    t.git(t.root, '--git-dir', rig.repoGit, 'show', `${resolved}:shared.txt`),
+    'from slit\nfrom nux\n',
+  );
   const taskBead = await bead(t, task.task);
   const mr3 = taskBead.metadata?.active_mr as string;
   assert.ok(mr3, JSON.stringify(taskBead.metadata));
@@ -139,7 +164,11 @@ test('conflict: task bead blocks the MR, slung back to the worker; resolve-union
 });
 
 test('resolve-union refuses where no merge is in progress', () => {
-  const r = spawnSync(process.execPath, [GT, 'agent', 'resolve-union'], { cwd: t.src, env: t.env, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [GT, 'agent', 'resolve-union'], {
+    cwd: t.src,
+    env: t.env,
+    encoding: 'utf8',
+  });
   assert.is.not(r.status, 0);
   assert.match(r.stderr, 'no merge in progress');
 });

@@ -133,6 +133,7 @@ test('gate timeout: the gate process group is killed, the MR fails as timed out'
     slowgate: { cmd: `(sleep 2; touch '${marker}') & sleep 30`, timeout: '400ms' },
   });
   rig.set('merge_queue.retry_flaky_tests', 0);
+  rig.set('merge_queue.max_retry_count', 1);
   const p = polecat(t, rig, 'toast');
   p.commit('x.txt');
   const mr = p.done().json.mr as string;
@@ -144,6 +145,11 @@ test('gate timeout: the gate process group is killed, the MR fails as timed out'
   assert.match(r.failed[0].reason, /slowgate: .*timed out after 400 ms/);
   const m = await bead(t, mr);
   assert.equal(m.metadata?.last_failure_gate, { name: 'slowgate', code: null, timed_out: true });
+  // max_retry_count 1: the first failure raises an escalation naming the MR.
+  const esc = m.metadata?.escalated as string;
+  assert.ok(esc, JSON.stringify(m.metadata));
+  const e = await bead(t, esc);
+  assert.match(e.description ?? e.title, mr);
   await new Promise((res) => setTimeout(res, 2500));
   assert.not.ok(fs.existsSync(marker), 'a child of the timed-out gate survived');
 });
@@ -233,6 +239,49 @@ test('gt mq submit files the MR for a branch in .repo.git; gt mq process merges 
   assert.is(nothing.code, 3, nothing.stderr);
   const pr = t.ok('mq', 'process', 'sub', '--json');
   assert.equal(pr.rigs.sub.merged, [s.mr], JSON.stringify(pr));
+  // The polecat's worktree still has the branch checked out: it is kept, with a note.
+  assert.is(rig.head(p.branch), t.git(p.wt, 'rev-parse', 'HEAD').trim());
+  assert.ok(
+    pr.rigs.sub.notes.some((n: string) => n.includes(`branch ${p.branch} kept: checked out in`)),
+    JSON.stringify(pr.rigs.sub.notes),
+  );
+});
+
+test('missing branch: flagged, the mayor told of possible work loss, not retried; a held lock or a disabled queue skips the rig', async () => {
+  const rig = addRig(t, 'lost');
+  const p = polecat(t, rig, 'furiosa');
+  p.commit('l.txt');
+  const mr = p.done().json.mr as string;
+  t.git(t.root, '--git-dir', rig.repoGit, 'branch', '-q', '-D', p.branch);
+  const r = await rig.tick();
+  assert.equal(r.failed, [{ mr, reason: `branch ${p.branch} is missing` }]);
+  const m = await bead(t, mr);
+  assert.is(m.status, 'open');
+  assert.is(m.metadata?.branch_missing, true);
+  assert.ok(
+    listNudges(t.root, 'hq-mayor').some(
+      (n) => n.message.includes(mr) && n.message.includes('possible work loss'),
+    ),
+  );
+  const again = await rig.tick();
+  assert.equal(again.failed, []);
+  // A stale claim is taken over: the branch is back, the MR was claimed 2 h ago by a dead run.
+  t.git(t.root, '--git-dir', rig.repoGit, 'branch', '-q', p.branch, 'main');
+  p.commit('l2.txt');
+  const { BeadStore } = await import('../../src/beads/store.ts');
+  const { claimMR } = await import('../../src/refinery/queue.ts');
+  claimMR(BeadStore.open(t.root), mr, 'lost/refinery', { now: Date.now() - 2 * 3600e3, staleMs: 60_000 });
+  // Another run holds the rig's lock (this process is alive): skipped, nothing touched.
+  const lock = path.join(t.root, 'lost', '.runtime', 'refinery.lock');
+  fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, at: 'now' }));
+  assert.match((await rig.tick()).skipped ?? '', 'another refinery run holds the lock');
+  fs.rmSync(lock);
+  rig.set('merge_queue.enabled', false);
+  assert.is((await rig.tick()).skipped, 'merge_queue.enabled is false');
+  rig.set('merge_queue.enabled', true);
+  const ok = await rig.tick();
+  assert.equal(ok.merged, [mr], JSON.stringify(ok));
+  assert.is((await bead(t, mr)).metadata?.branch_missing, undefined);
 });
 
 test.run();
