@@ -85,6 +85,8 @@ export interface WitnessOptions {
   env?: NodeJS.ProcessEnv;
   now?: number;
   act?: boolean;
+  /** Called right before the re-check of each restart (tests use it to race the witness). */
+  beforeRestart?: (f: Finding) => void | Promise<void>;
 }
 
 // ---- settings ---------------------------------------------------------------------------------
@@ -392,7 +394,7 @@ export async function witnessTick(townRoot: string, opts: WitnessOptions = {}): 
     return report;
   }
   try {
-    await tickRigs(townRoot, rigs, env, act, now, report);
+    await tickRigs(townRoot, rigs, { env, act, now, report, beforeRestart: opts.beforeRestart });
   } finally {
     release();
   }
@@ -424,14 +426,8 @@ function takeTickLock(townRoot: string): (() => void) | null {
   return null;
 }
 
-async function tickRigs(
-  townRoot: string,
-  rigs: string[],
-  env: NodeJS.ProcessEnv,
-  act: boolean,
-  now: number,
-  report: WitnessReport,
-): Promise<void> {
+async function tickRigs(townRoot: string, rigs: string[], o: Omit<RigCtx, 'snap' | 'tmux'>): Promise<void> {
+  const { env, report } = o;
   await loadCodec();
   let snap: TmuxSnapshot;
   const tmux = townTmux(townRoot, env);
@@ -443,7 +439,7 @@ async function tickRigs(
   }
   for (const rig of rigs) {
     try {
-      await tickRig(townRoot, rig, { env, act, now, snap, tmux, report });
+      await tickRig(townRoot, rig, { ...o, snap, tmux });
     } catch (e) {
       report.errors.push(`rig ${rig}: ${msg(e)}`);
     }
@@ -451,6 +447,7 @@ async function tickRigs(
 }
 
 interface RigCtx {
+  beforeRestart?: WitnessOptions['beforeRestart'];
   env: NodeJS.ProcessEnv;
   act: boolean;
   now: number;
@@ -628,6 +625,7 @@ async function actRestart(
       result: `crash loop: ${v.restarts} restarts in ${fmtDuration(cfg.crash_loop_window)}; bug ${bug} filed, mayor mailed, restarts stopped`,
     };
   }
+  await c.beforeRestart?.(f);
   const why = await recheck(townRoot, f, o, c);
   if (why) return { state: s, result: `skipped: ${why}` };
   s = afterRestart(s, c.now, cfg);

@@ -12,6 +12,7 @@ import { BeadStore } from '../../src/beads/store.ts';
 import { loadCodec } from '../../src/ledger/codec.ts';
 import { agentStateFile } from '../../src/patrol/backoff.ts';
 import { witnessTick } from '../../src/patrol/witness.ts';
+import { restartSession } from '../../src/runtime/sessions.ts';
 import { BD, GT, run } from '../helpers.ts';
 import { killTmuxServer, sleep, until } from '../runtime/session-fixture.ts';
 import { makeTown, type Town } from '../town/town-fixture.ts';
@@ -313,7 +314,33 @@ test('a hung session: found by gt patrol scan --json, restarted by --act; a GUPP
   const g2 = await witnessTick(t.root, { env: guppEnv });
   assert.match(g2.actions[0].result, /^already reported/);
 
-  // --act restarts it (same session, new pane process). The nudge was output: quiet again first.
+  // TOCTOU: the session is recreated between the scan and the restart: the witness stands down.
+  await sleep(2200);
+  const hungEnv = { ...t.env, GT_CFG_OPERATIONAL__SESSION__HUNG_SESSION: '1s' };
+  const raced = await witnessTick(t.root, {
+    env: hungEnv,
+    beforeRestart: async () => {
+      await restartSession(
+        t.root,
+        { role: 'polecat', rig: 'myrig', name: p.name },
+        { processEnv: t.env, agent: 'scripted' },
+      );
+    },
+  });
+  assert.equal(
+    raced.actions.map((a) => a.kind),
+    ['hung-session'],
+  );
+  assert.match(raced.actions[0].result, /^skipped: session my-\w+ was recreated since the scan$/);
+  const st = JSON.parse(fs.readFileSync(agentStateFile(t.root, p.session), 'utf8'));
+  assert.is(st.restarts.length, 0, 'a skipped restart does not count');
+
+  // --act restarts it (same session, new pane process). Output came meanwhile: quiet again first.
+  await until(
+    'the agent to hang again',
+    () => t.tmux('capture-pane', '-p', '-t', `=${p.session}:`).out.includes('(resuming)'),
+    15000,
+  );
   await sleep(2200);
   const before = t.pane(p.session)!;
   const acted = run(GT, ['patrol', 'scan', '--act', '--json'], { cwd: t.root, env });
