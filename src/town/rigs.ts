@@ -13,6 +13,7 @@ import { ConflictError, EXIT, GtError, NotFoundError, UsageError } from '../erro
 import { GitError, git } from '../git/repo.ts';
 import { loadCodec } from '../ledger/codec.ts';
 import { FileLock } from '../ledger/lock.ts';
+import { installHooks } from '../patrol/git-hooks.ts';
 import { ensureAgentBead } from './agents.ts';
 import {
   commitTownFiles,
@@ -467,6 +468,8 @@ export async function addRig(
     // 5. Agent homes and the operational plane.
     for (const d of [p.crewDir, p.witnessDir, p.polecatsDir, p.runtimeDir])
       fs.mkdirSync(d, { recursive: true });
+    // gt's git hooks on the shared repository (the refinery's and polecats' worktrees share them).
+    installHooks(p.repoGit, { townRoot, defaultBranch: branch, wakeRig: name });
 
     // 6. Configuration: rig identity, rig settings, registry entry.
     fault('rig-add', 'files');
