@@ -26,6 +26,7 @@
 //     failures raise an escalation (once).
 // A failure in one rig is recorded in its report; it never stops the others.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { addComment, addDependency, closeBead, createBead } from '../beads/ops.ts';
 import { BeadStore, type BeadTx } from '../beads/store.ts';
@@ -130,7 +131,12 @@ export function lockRig(runtimeDir: string): { release: () => void } | { heldBy:
       } catch {
         // half-written by a crashed run: stale
       }
-      if (holder.pid && pidAlive(holder.pid)) return { heldBy: `pid ${holder.pid} since ${holder.at}` };
+      // A lock from before the last boot is stale even if its pid was handed out again.
+      const bootMs = Date.now() - os.uptime() * 1000;
+      const at = Date.parse(String(holder.at ?? ''));
+      const beforeBoot = Number.isFinite(at) && at < bootMs;
+      if (holder.pid && pidAlive(holder.pid) && !beforeBoot)
+        return { heldBy: `pid ${holder.pid} since ${holder.at}` };
       fs.rmSync(file, { force: true }); // its owner died: the lock is stale
     }
   }
@@ -425,7 +431,8 @@ async function land(
     if (ctx.set<unknown>('merge_queue.auto_push') !== false && originUrl(ctx.repoGit)) {
       const err = pushToOrigin(ctx.repoGit, target, tip);
       if (err) {
-        for (const it of items) await failMR(ctx, it.e, it.e.head, 'push', `push to origin failed: ${err}`);
+        for (const it of items)
+          await failMR(ctx, it.e, it.e.head, 'push', `push to origin failed: ${err}`, undefined, false);
         // Empty ones need no push: they still land below.
         items = [];
         tip = base;
@@ -614,6 +621,8 @@ async function failMR(
   type: string,
   errorText: string,
   gate?: GateResult,
+  /** False when the polecat cannot fix it (a push refused by the origin): the mayor only. */
+  tellWorker = true,
 ): Promise<void> {
   const retries = ctx.store.transact(`mq: ${e.id} failed (${type})`, (tx) => {
     const mr = tx.get(e.id);
@@ -637,7 +646,7 @@ async function failMR(
     return n;
   });
   const msg = `MERGE_FAILED: branch=${e.branch} issue=${e.source_issue} type=${type} error=${oneLine(errorText)} — fix and resubmit with 'gt done'`;
-  const w = workerIdentity(e.worker);
+  const w = tellWorker ? workerIdentity(e.worker) : null;
   if (w) await tell(ctx, w, msg);
   await tell(ctx, { role: 'mayor' }, msg);
   ctx.report.failed.push({ mr: e.id, reason: `${type}: ${oneLine(errorText, 200)}` });

@@ -120,7 +120,13 @@ export function originUrl(repoGit: string): string | null {
 /** Push `sha` to origin's `target` (fast-forward only); the error text, or null when it landed. */
 export function pushToOrigin(repoGit: string, target: string, sha: string): string | null {
   const r = git(repoGit, ['push', '--quiet', '--porcelain', 'origin', `${sha}:refs/heads/${target}`]);
-  return r.code === 0 ? null : r.stderr.trim() || r.stdout.trim() || `git push exited ${r.code}`;
+  if (r.code === 0) return null;
+  // git's advice lines would push the actual reason out of a short report.
+  const text = `${r.stderr}\n${r.stdout}`
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('hint:') && l.trim() !== 'Done')
+    .join('\n');
+  return text || `git push exited ${r.code}`;
 }
 
 /** Put the refinery worktree at `commit` (detached), clean, for the gates to see exactly it. */

@@ -154,6 +154,33 @@ test('gate timeout: the gate process group is killed, the MR fails as timed out'
   assert.not.ok(fs.existsSync(marker), 'a child of the timed-out gate survived');
 });
 
+test('push refused by the origin: nothing lands, the MR is marked failed (push), only the mayor is told', async () => {
+  const rig = addRig(t, 'pushfail');
+  rig.set('merge_queue.auto_push', true);
+  // The origin moves on without this rig, so the rig's push is no fast-forward.
+  t.git(t.src, 'config', 'receive.denyCurrentBranch', 'updateInstead');
+  fs.writeFileSync(path.join(t.src, 'upstream.txt'), 'upstream\n');
+  t.git(t.src, 'add', 'upstream.txt');
+  t.git(t.src, 'commit', '-q', '-m', 'upstream moves on');
+  const p = polecat(t, rig, 'max');
+  p.commit('p.txt');
+  const mr = p.done().json.mr as string;
+  const before = rig.head();
+  const r = await rig.tick();
+  assert.equal(r.merged, []);
+  assert.is(r.failed[0]?.mr, mr, JSON.stringify(r));
+  assert.match(r.failed[0].reason, /^push: .*rejected/, r.failed[0].reason);
+  assert.is(rig.head(), before, 'the target did not move locally either');
+  assert.is((await bead(t, mr)).metadata?.last_failure_type, 'push');
+  const prefix = mr.split('-')[0];
+  assert.not.ok(listNudges(t.root, `${prefix}-max`).some((n) => n.message.startsWith('MERGE_FAILED')));
+  assert.ok(
+    listNudges(t.root, 'hq-mayor').some(
+      (n) => n.message.includes(`type=push`) && n.message.includes(p.branch),
+    ),
+  );
+});
+
 test('claim race: of two concurrent claims exactly one wins; gt mq retry and reject', async () => {
   const rig = addRig(t, 'race');
   const p = polecat(t, rig, 'rictus');
