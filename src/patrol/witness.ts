@@ -312,7 +312,8 @@ export function observeRig(
       agent_bead: b.id,
       agent_state: typeof m.agent_state === 'string' ? m.agent_state : null,
       agent_updated_at: parseTime(b.updated_at),
-      hook_bead: typeof m.hook_bead === 'string' ? m.hook_bead : null,
+      // A hook_bead naming a closed or missing bead is a stale pointer, not work.
+      hook_bead: typeof m.hook_bead === 'string' && isOpen(g.byId.get(m.hook_bead)) ? m.hook_bead : null,
       hooked: hooked
         ? { id: hooked.id, status: hooked.status, updated_at: parseTime(hooked.updated_at) }
         : null,
@@ -587,7 +588,8 @@ async function recheck(townRoot: string, f: Finding, o: AgentObservation, c: Rig
     const fresh = {
       ...o,
       agent_state: m.agent_state,
-      hook_bead: typeof m.hook_bead === 'string' ? m.hook_bead : null,
+      // A hook_bead naming a closed or missing bead is a stale pointer, not work.
+      hook_bead: typeof m.hook_bead === 'string' && isOpen(g.byId.get(m.hook_bead)) ? m.hook_bead : null,
       hooked: findHookIn(g, o.agent) ? o.hooked : null,
     };
     if (f.kind !== 'stuck-in-done' && !hasWork(fresh)) return `${o.agent} has no work on its hook any more`;
