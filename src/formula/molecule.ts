@@ -14,6 +14,8 @@ export interface InstantiateOptions {
   assignee?: string;
   /** Only the root bead; steps are read from the formula at run time. */
   rootOnly?: boolean;
+  /** Bead prefix for the molecule's ids (a rig's, for work poured for its polecats); default the store's. */
+  prefix?: string;
 }
 
 export interface InstantiateResult {
@@ -25,7 +27,7 @@ export interface InstantiateResult {
 
 /** Create the molecule's beads inside `tx` (one commit for a pour; wisp files for a wisp). */
 export function instantiate(tx: BeadTx, proto: Proto, opts: InstantiateOptions): InstantiateResult {
-  const alloc = tx.idAllocator({ infix: opts.ephemeral ? 'wisp' : 'mol' });
+  const alloc = tx.idAllocator({ infix: opts.ephemeral ? 'wisp' : 'mol', prefix: opts.prefix });
   const mapping: Record<string, string> = {};
   const protos = opts.rootOnly ? [proto.root] : [proto.root, ...proto.steps];
   // Ids first (edges may point forward). The proto key enters the hash so repeated titles differ.

@@ -29,6 +29,23 @@
 //    the agent goes idle keeping its hook_bead; the molecule and sandbox are left as they are.
 // 7. Notify: MERGE_READY nudge to `<rig>/refinery` and POLECAT_DONE nudge to `<rig>/witness`;
 //    when a nudge cannot be typed into a live session now, the same message goes by mail.
+// Merge strategies (spec §2.9 step 5), for COMPLETED with commits. The strategy is the work
+// bead's `merge_strategy` (gt sling --merge/--no-merge), else its convoy's `merge`, else the rig
+// setting merge_queue.merge_strategy, else `mr`:
+//   mr        the path above: branch in .repo.git, MR bead, the refinery merges.
+//   direct    gt itself squashes the branch onto the target in .repo.git (merge-tree, no
+//             worktree) and moves the target with compare-and-swap; no MR; the work bead and
+//             molecule are closed and the witness told. When the target moved and the change
+//             does not apply cleanly, refused with nothing written. This is the one way a
+//             polecat's work reaches the default branch without the refinery: the pre-push
+//             guard still refuses a plain `git push` there.
+//   local     the branch is kept in .repo.git (pushed there from a separate clone), no MR; the
+//             work bead is closed with a reason naming the branch, for a human to merge.
+//   no_merge  the branch is pushed, no MR; the work bead stays open (assigned, `review_branch`
+//             set) for review and READY_FOR_REVIEW mail goes to whoever dispatched it.
+// Resubmission: after the refinery failed an MR (MERGE_FAILED nudge) the polecat is idle with no
+// hook; `gt done --issue <id>` run on the MR's branch files a new MR that supersedes the old one
+// (the target defaults to the active MR's).
 // 8. Sandbox sync (not for DEFERRED): when clean, `git checkout <default>` in the worktree (or
 //    a detached checkout of it when the default branch is checked out in another worktree, as
 //    the refinery's is); the local polecat branch is deleted only when the worktree is a
@@ -44,12 +61,27 @@ import { ensureAgentBead, updateAgentMeta } from '../town/agents.ts';
 import { actorOf, addressOf, agentBeadIdOf, detectIdentity, type Identity } from '../town/identity.ts';
 import { polecatWorktree } from '../town/paths.ts';
 import { getRig } from '../town/rigs.ts';
+import { getSetting } from '../town/settings.ts';
 import { findHook } from './hook.ts';
 import { createOrReuseMR } from './mr.ts';
 import { installPushGuard } from './push-guard.ts';
 
 export type DoneExit = 'COMPLETED' | 'ESCALATED' | 'DEFERRED';
 export const DONE_EXITS: DoneExit[] = ['COMPLETED', 'ESCALATED', 'DEFERRED'];
+
+export type DoneStrategy = 'mr' | 'direct' | 'local' | 'no_merge';
+export const DONE_STRATEGIES: DoneStrategy[] = ['mr', 'direct', 'local', 'no_merge'];
+
+/** A strategy name as stored (`pr` and `no-merge` are the original's names for no_merge). */
+export function parseStrategy(v: unknown, where: string): DoneStrategy {
+  const s = String(v).trim().toLowerCase().replace(/-/g, '_');
+  if (s === 'pr') return 'no_merge';
+  if (!(DONE_STRATEGIES as string[]).includes(s))
+    throw new UsageError(
+      `invalid merge strategy "${String(v)}" (${where}): use ${DONE_STRATEGIES.join(', ')}`,
+    );
+  return s as DoneStrategy;
+}
 
 export interface DoneOptions {
   cwd: string;
@@ -63,12 +95,20 @@ export interface DoneOptions {
 export interface Notified {
   refinery: string;
   witness: string;
+  /** no_merge: the READY_FOR_REVIEW mail to the dispatcher. */
+  reviewer?: string;
 }
 
 export interface DoneResult {
   issue: string;
   branch: string;
   target: string;
+  /** How the work was handed over (only COMPLETED with commits uses it). */
+  strategy: DoneStrategy;
+  /** Where the strategy came from: bead, convoy, rig setting or default. */
+  strategy_from: string;
+  /** direct: the commit the target branch now points at. */
+  merged_sha: string | null;
   mr: string | null;
   mr_reused: boolean;
   superseded: string[];
@@ -206,19 +246,34 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
       );
     }
     const onHook = hook && hook.bead.id === issue ? hook : null;
+    // Work assigned to another agent is theirs to finish (a resubmission runs off the hook).
+    if (!onHook && work.assignee && work.assignee !== actor) {
+      throw new ConflictError(
+        `${issue} is assigned to ${work.assignee}, not to you (${actor}); finish your own issue or ask your witness to reassign it`,
+      );
+    }
     const workMeta = (work.metadata ?? {}) as Record<string, unknown>;
-    const molVars = onHook?.molecule
-      ? ((store.summary(onHook.molecule)?.metadata as Record<string, unknown> | undefined)?.formula_vars as
+    const molId =
+      onHook?.molecule ??
+      (typeof workMeta.attached_molecule === 'string' ? workMeta.attached_molecule : undefined);
+    const molVars = molId
+      ? ((store.summary(molId)?.metadata as Record<string, unknown> | undefined)?.formula_vars as
           | Record<string, unknown>
           | undefined)
       : undefined;
+    // A resubmission goes where the failed MR went.
+    const activeMr = typeof workMeta.active_mr === 'string' ? store.summary(workMeta.active_mr) : undefined;
+    const activeTarget = (activeMr?.metadata as Record<string, unknown> | undefined)?.target;
     const target =
       o.target ??
       (typeof workMeta.base_branch === 'string' && workMeta.base_branch
         ? workMeta.base_branch
         : typeof molVars?.base_branch === 'string' && molVars.base_branch
           ? molVars.base_branch
-          : rig.default_branch);
+          : typeof activeTarget === 'string' && activeTarget
+            ? activeTarget
+            : rig.default_branch);
+    const { strategy, from: strategyFrom } = strategyOf(store, townRoot, rig.name, workMeta);
     validBranch(worktree, target, '--target');
 
     // Refusals (nothing written yet).
@@ -271,8 +326,26 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
       }
       if (!pushed) throw new GtError(`${branch} is not in ${repoGit} at ${sha.slice(0, 12)} after the push`);
     }
-    const noChanges = exit === 'COMPLETED' && ahead === 0;
-    const fileMR = exit === 'COMPLETED' && ahead > 0;
+    let noChanges = exit === 'COMPLETED' && ahead === 0;
+    const handOver = exit === 'COMPLETED' && ahead > 0;
+    const fileMR = handOver && strategy === 'mr';
+
+    // direct: the target moves now (compare-and-swap), before any ledger write; a conflict
+    // refuses with nothing changed.
+    let mergedSha: string | null = null;
+    if (handOver && strategy === 'direct') {
+      const d = directMerge(worktree, repoGit, {
+        branch,
+        sha,
+        target,
+        message: `${work.title} (${issue})\n\nSquashed from ${branch} by gt done (merge strategy direct, ${actor}).`,
+        name: id.name,
+        email: `${actor.replace(/[^A-Za-z0-9._-]+/g, '.')}@gastown.local`,
+      });
+      warnings.push(...d.warnings);
+      if (d.kind === 'empty') noChanges = true;
+      else mergedSha = d.commit;
+    }
 
     // One transaction for every ledger change.
     const agentId = agentBeadIdOf(id, rig.prefix);
@@ -317,10 +390,42 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
           addComment(
             tx,
             w,
-            `gt done: no changes on ${branch} (nothing ahead of ${target}); closed by ${actor}`,
+            `gt done: no changes on ${branch} (nothing ${ahead > 0 ? 'that is not already in' : 'ahead of'} ${target}); closed by ${actor}`,
           );
           closeBead(tx, w, { reason: 'no-changes', force: true });
           closed.push(issue);
+        } else if (handOver && strategy === 'direct') {
+          addComment(
+            tx,
+            w,
+            `gt done: ${branch} squashed onto ${target} as ${mergedSha!.slice(0, 12)} (merge strategy direct); closed by ${actor}`,
+          );
+          closeBead(tx, w, {
+            reason: `merged: direct to ${target} @ ${mergedSha!.slice(0, 12)}`,
+            force: true,
+          });
+          closed.push(issue);
+        } else if (handOver && strategy === 'local') {
+          addComment(
+            tx,
+            w,
+            `gt done: branch ${branch} @ ${sha.slice(0, 12)} kept in ${rig.name}/.repo.git for a human to merge into ${target} (merge strategy local)`,
+          );
+          closeBead(tx, w, {
+            reason: `local: branch ${branch} kept in ${rig.name}/.repo.git (merge it into ${target} by hand)`,
+            force: true,
+          });
+          closed.push(issue);
+        } else if (handOver && strategy === 'no_merge') {
+          setStatus(tx, w, 'open');
+          w.assignee = actor;
+          w.metadata = { ...(w.metadata ?? {}), review_branch: branch, review_sha: sha, active_mr: null };
+          addComment(
+            tx,
+            w,
+            `gt done: ${branch} @ ${sha.slice(0, 12)} pushed for review (merge strategy no_merge); no merge request, the bead stays open`,
+          );
+          tx.put(w);
         } else if (fileMR) {
           setStatus(tx, w, 'in_progress');
           w.assignee = actor;
@@ -347,6 +452,7 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
         mr_id: mrId,
         active_mr: mrId,
         branch,
+        merge_strategy: handOver ? strategy : null,
         completion_time: tx.now,
       });
       tx.note(
@@ -379,16 +485,28 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
       mr: tx.mrId,
       fileMR: fileMR && !tx.reused,
     });
+    if (handOver && strategy === 'no_merge') {
+      const to = typeof workMeta.dispatched_by === 'string' ? workMeta.dispatched_by : 'mayor/';
+      notified.reviewer = await readyForReviewMail(townRoot, id, to, issue, branch);
+    }
 
     // Sandbox sync.
     let sandbox = 'kept (DEFERRED)';
     if (exit !== 'DEFERRED')
       sandbox = syncSandbox(worktree, rig.default_branch, branch, sharedRepo, warnings);
+    // A directly merged branch is spent: removed from .repo.git (CAS on its commit) once free.
+    if (mergedSha && !sandbox.startsWith('left on')) {
+      if (git(repoGit, ['update-ref', '-d', `refs/heads/${branch}`, sha]).code !== 0)
+        warnings.push(`could not delete the merged branch ${branch} from ${repoGit}`);
+    }
 
     return {
       issue,
       branch,
       target,
+      strategy,
+      strategy_from: strategyFrom,
+      merged_sha: mergedSha,
       mr: tx.mrId,
       mr_reused: tx.reused,
       superseded: tx.superseded,
@@ -430,6 +548,9 @@ async function priorCompletion(
     issue: m.source_issue,
     branch: m.branch,
     target: String(m.target ?? ''),
+    strategy: 'mr',
+    strategy_from: 'recorded',
+    merged_sha: null,
     mr: mr.id,
     mr_reused: true,
     superseded: [],
@@ -533,4 +654,133 @@ async function notify(
     d,
   );
   return { refinery, witness };
+}
+
+/** The merge strategy for an issue: bead (sling --merge), convoy, rig setting, default. */
+function strategyOf(
+  store: BeadStore,
+  townRoot: string,
+  rig: string,
+  workMeta: Record<string, unknown>,
+): { strategy: DoneStrategy; from: string } {
+  if (workMeta.no_merge === true) return { strategy: 'no_merge', from: 'bead (no_merge)' };
+  if (typeof workMeta.merge_strategy === 'string' && workMeta.merge_strategy)
+    return { strategy: parseStrategy(workMeta.merge_strategy, "the bead's merge_strategy"), from: 'bead' };
+  if (typeof workMeta.convoy_id === 'string') {
+    const cv = store.summary(workMeta.convoy_id);
+    const m = (cv?.metadata as Record<string, unknown> | undefined)?.merge;
+    if (cv && cv.status !== 'closed' && typeof m === 'string' && m)
+      return { strategy: parseStrategy(m, `convoy ${cv.id}`), from: `convoy ${cv.id}` };
+  }
+  const s = getSetting('merge_queue.merge_strategy', { townRoot, rig });
+  if (typeof s.value === 'string' && s.value)
+    return {
+      strategy: parseStrategy(s.value, `setting merge_queue.merge_strategy (${s.origin})`),
+      from: `setting (${s.origin})`,
+    };
+  return { strategy: 'mr', from: 'default' };
+}
+
+type DirectResult =
+  | { kind: 'ok'; commit: string; warnings: string[] }
+  | { kind: 'empty'; warnings: string[] };
+
+/** Worktrees of the repository with `branch` checked out. */
+function worktreesOn(repoGit: string, branch: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (const line of git(repoGit, ['worktree', 'list', '--porcelain']).stdout.split('\n')) {
+    if (line.startsWith('worktree ')) cur = line.slice(9);
+    else if (line === `branch refs/heads/${branch}`) out.push(cur);
+  }
+  return out;
+}
+
+/**
+ * The `direct` strategy: squash `sha` onto the target in `.repo.git` (a three-way merge with
+ * `git merge-tree`, so nothing is checked out) and move the target by compare-and-swap. The
+ * author is the polecat (its worktree's git identity). A target that moved meanwhile is retried;
+ * a conflict is refused with the files named. Clean worktrees with the target checked out (the
+ * refinery's) follow the move; dirty ones are left and reported.
+ */
+function directMerge(
+  worktree: string,
+  repoGit: string,
+  i: { branch: string; sha: string; target: string; message: string; name: string; email: string },
+): DirectResult {
+  const warnings: string[] = [];
+  const cfg = (k: string) => git(worktree, ['config', '--get', k]).stdout.trim();
+  const name = cfg('user.name') || i.name;
+  const email = cfg('user.email') || i.email;
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: name,
+    GIT_AUTHOR_EMAIL: email,
+    GIT_COMMITTER_NAME: name,
+    GIT_COMMITTER_EMAIL: email,
+  };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const base = gitOk(repoGit, ['rev-parse', '--verify', `refs/heads/${i.target}^{commit}`]);
+    const mt = git(repoGit, ['merge-tree', '--write-tree', '--name-only', '--no-messages', base, i.sha]);
+    const lines = mt.stdout.split('\n').filter(Boolean);
+    if (mt.code === 1) {
+      const files = [...new Set(lines.slice(1))];
+      throw new ConflictError(
+        `cannot merge ${i.branch} directly into ${i.target}: ${i.target} moved on and the changes conflict in ${files.join(', ') || 'some files'}; nothing was changed. Rebase onto it (git rebase ${i.target}), resolve, commit and run gt done again`,
+      );
+    }
+    if (mt.code !== 0 || !lines[0])
+      throw new GtError(`git merge-tree of ${i.target} and ${i.branch} failed: ${mt.stderr.trim()}`);
+    const tree = lines[0];
+    if (tree === gitOk(repoGit, ['rev-parse', `${base}^{tree}`])) return { kind: 'empty', warnings };
+    const commit = gitOk(repoGit, ['commit-tree', tree, '-p', base, '-m', i.message], env);
+    // Clean worktrees on the target are detached at the old tip while the ref moves, then put back.
+    const onTarget = worktreesOn(repoGit, i.target);
+    const follow = onTarget.filter((w) => {
+      const st = git(w, ['status', '--porcelain', '--untracked-files=no']);
+      return st.code === 0 && st.stdout.trim() === '';
+    });
+    for (const w of onTarget.filter((x) => !follow.includes(x)))
+      warnings.push(`${i.target} is checked out with local changes in ${w}; that worktree now lags behind`);
+    for (const w of follow) git(w, ['checkout', '--quiet', '--detach']);
+    const moved =
+      git(repoGit, [
+        'update-ref',
+        '-m',
+        `gt done: direct merge of ${i.branch}`,
+        `refs/heads/${i.target}`,
+        commit,
+        base,
+      ]).code === 0;
+    for (const w of follow)
+      if (git(w, ['checkout', '--quiet', i.target]).code !== 0)
+        warnings.push(`could not put ${w} back on ${i.target}; it is detached`);
+    if (moved) return { kind: 'ok', commit, warnings };
+    // The target moved between the merge and the swap: merge again onto the new tip.
+  }
+  throw new ConflictError(
+    `${i.target} kept moving while gt done merged ${i.branch} directly; nothing was changed, run gt done again`,
+  );
+}
+
+async function readyForReviewMail(
+  townRoot: string,
+  id: Identity,
+  to: string,
+  issue: string,
+  branch: string,
+): Promise<string> {
+  try {
+    const { sendMail } = await import('../mail/send.ts');
+    const { readyForReview } = await import('../mail/protocol.ts');
+    const m = readyForReview({ issue, branch });
+    await sendMail(
+      townRoot,
+      { from: addressOf(id), to, subject: m.subject, body: m.body },
+      { actor: actorOf(id) },
+    );
+    return `mailed ${to}`;
+  } catch (e) {
+    return `not mailed (${(e as Error).message})`;
+  }
 }

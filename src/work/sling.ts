@@ -38,7 +38,8 @@ export interface SlingOptions {
   args?: string;
   hookRawBead?: boolean;
   noConvoy?: boolean;
-  merge?: 'direct' | 'mr' | 'local';
+  /** gt done's strategy (spec §2.9): stored on the bead as merge_strategy; no_merge = --no-merge. */
+  merge?: 'direct' | 'mr' | 'local' | 'no_merge';
   baseBranch?: string;
   dryRun?: boolean;
   /** Hook and provision, but do not start sessions (tests, and a later `gt up`). */
@@ -65,7 +66,7 @@ export interface SlingResult {
   warnings: string[];
 }
 
-const MERGES = new Set(['direct', 'mr', 'local']);
+const MERGES = new Set(['direct', 'mr', 'local', 'no_merge']);
 const SLINGABLE_DONE = new Set(['closed', 'tombstone']);
 
 /** Polecats may not sling (spec §2.6 step 1): GT_ROLE first, then BD_ACTOR and GT_POLECAT. */
@@ -307,7 +308,7 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
   assertMaySling(env);
   if (o.beads.length === 0) throw new UsageError('give a bead to sling: gt sling <bead> [target]');
   if (o.merge && !MERGES.has(o.merge))
-    throw new UsageError(`--merge must be direct, mr or local, not "${o.merge}"`);
+    throw new UsageError(`--merge must be direct, mr or local (or --no-merge), not "${o.merge}"`);
   if (o.hookRawBead && o.formula) throw new UsageError('--hook-raw-bead and --formula exclude each other');
   if (new Set(o.beads).size !== o.beads.length) throw new UsageError('a bead is named twice');
   await loadCodec();
@@ -493,7 +494,13 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
           }
           let mol: string | undefined;
           const pr = protos[i];
-          if (pr) mol = instantiate(tx, pr.proto, { ephemeral: false, assignee: me }).new_epic_id;
+          // The molecule takes the rig's prefix (its steps belong to the rig's work, not to hq).
+          if (pr)
+            mol = instantiate(tx, pr.proto, {
+              ephemeral: false,
+              assignee: me,
+              prefix: p.rigPrefix,
+            }).new_epic_id;
           attachHook(tx, p.beadId, p.who, {
             rigPrefix: p.rigPrefix,
             molecule: mol,
@@ -530,7 +537,8 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
             name,
             issues: planned.map((p) => p.beadId),
             owner: tx.actor,
-            ...(o.merge ? { merge: o.merge } : {}),
+            // A convoy records direct|mr|local; no_merge stays on each bead.
+            ...(o.merge && o.merge !== 'no_merge' ? { merge: o.merge } : {}),
             ...(o.baseBranch ? { baseBranch: o.baseBranch } : {}),
           });
           convoyId = c.id;

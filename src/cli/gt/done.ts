@@ -35,6 +35,18 @@ export const doneCommand: CommandDef = {
     if (r.no_changes)
       lines.push(`${c.green('✓')} ${r.issue}: no changes on ${r.branch}; closed (no-changes)`);
     if (r.pushed) lines.push(`${c.green('✓')} ${r.branch} pushed (${r.commit_sha.slice(0, 12)})`);
+    if (r.merged_sha)
+      lines.push(
+        `${c.green('✓')} ${r.branch} merged directly into ${r.target} as ${r.merged_sha.slice(0, 12)}; ${r.issue} closed`,
+      );
+    if (r.exit === 'COMPLETED' && !r.no_changes && r.strategy === 'local')
+      lines.push(
+        `${c.green('✓')} ${r.branch} kept in the rig's repository for a human to merge; ${r.issue} closed`,
+      );
+    if (r.exit === 'COMPLETED' && !r.no_changes && r.strategy === 'no_merge')
+      lines.push(
+        `${c.green('✓')} ${r.branch} pushed for review; ${r.issue} stays open (reviewer: ${r.notified.reviewer ?? 'none'})`,
+      );
     if (r.mr)
       lines.push(
         `${c.green('✓')} merge request ${r.mr}${r.mr_reused ? ' (already filed)' : ''}: ${r.branch} → ${r.target}; ${r.issue} stays open until it merges`,

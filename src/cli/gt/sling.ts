@@ -14,7 +14,7 @@ export const slingCommand: CommandDef = {
   name: 'sling',
   summary: 'Put work on an agent’s hook: a rig gets a fresh polecat (worktree, branch, molecule, session)',
   usage:
-    'gt sling <bead>... | FORMULA --on BEAD  [<rig> | <rig>/<name> | <rig>/crew/<name> | mayor | .] [--force] [--agent NAME] [--formula NAME] [--var K=V] [--args TEXT] [--hook-raw-bead] [--no-convoy] [--merge direct|mr|local] [--base-branch B] [--dry-run] [--no-start]',
+    'gt sling <bead>... | FORMULA --on BEAD  [<rig> | <rig>/<name> | <rig>/crew/<name> | mayor | .] [--force] [--agent NAME] [--formula NAME] [--var K=V] [--args TEXT] [--hook-raw-bead] [--no-convoy] [--merge direct|mr|local | --no-merge] [--base-branch B] [--dry-run] [--no-start]',
   args: [1, -1],
   options: {
     force: {
@@ -33,7 +33,8 @@ export const slingCommand: CommandDef = {
     args: { type: 'string', arg: 'TEXT', desc: 'instructions stored on the bead (attached_args)' },
     'hook-raw-bead': { type: 'boolean', desc: 'hook the bead alone, with no molecule' },
     'no-convoy': { type: 'boolean', desc: 'do not create the auto-convoy' },
-    merge: { type: 'string', arg: 'MODE', desc: 'merge strategy: direct, mr or local' },
+    merge: { type: 'string', arg: 'MODE', desc: 'merge strategy for gt done: direct, mr or local' },
+    'no-merge': { type: 'boolean', desc: 'gt done pushes the branch for review: no MR, the bead stays open' },
     'base-branch': {
       type: 'string',
       arg: 'BRANCH',
@@ -70,7 +71,13 @@ export const slingCommand: CommandDef = {
       args: values.args,
       hookRawBead: values['hook-raw-bead'],
       noConvoy: values['no-convoy'],
-      merge: values.merge,
+      merge: values['no-merge']
+        ? values.merge
+          ? (() => {
+              throw new UsageError('--merge and --no-merge exclude each other');
+            })()
+          : 'no_merge'
+        : values.merge,
       baseBranch: values['base-branch'],
       dryRun: values['dry-run'],
       noStart: values['no-start'],
