@@ -354,6 +354,20 @@ test('a hung session: found by gt patrol scan --json, restarted by --act; a GUPP
   assert.match(aj.actions[0].result, /^restarted \(/);
   const after = t.pane(p.session)!;
   assert.ok(after && !after.dead && after.pid !== before.pid, 'a new agent process in the same session');
+
+  // Stuck in done: a done-intent label older than stuck_in_done on a live session.
+  const intent = `done-intent:COMPLETED:${Math.floor(Date.now() / 1000) - 120}`;
+  const lab = t.bd('update', `my-myrig-polecat-${p.name}`, '--add-label', intent);
+  assert.is(lab.code, 0, lab.stderr);
+  const sd = await witnessTick(t.root, { env: t.env, act: false });
+  assert.equal(
+    sd.findings.map((f) => [f.kind, f.agent, f.action]),
+    [['stuck-in-done', p.agent, 'restart']],
+  );
+  assert.match(
+    sd.findings[0].detail,
+    /finishing \(done-intent\) for 2m with a live session \(threshold 60s\)/,
+  );
   t.tmux('kill-server');
 });
 
