@@ -14,7 +14,7 @@
 // whatever its prefix (no `external:` form needed).
 import crypto from 'node:crypto';
 import { buildGraph, computeBlocked, type Graph, readyWork, sortBeads } from '../beads/graph.ts';
-import { validateId } from '../beads/ids.ts';
+import { extractPrefix, validateId } from '../beads/ids.ts';
 import { addDependency, createBead, validateLabel } from '../beads/ops.ts';
 import type { BeadSummary } from '../beads/record.ts';
 import type { BeadStore, BeadTx } from '../beads/store.ts';
@@ -659,6 +659,49 @@ export function epicWork(store: BeadStore, epicInput: string): string[] {
       queue.push(c);
       const b = g.byId.get(c);
       if (b && SLINGABLE_TYPES.has(b.issue_type) && b.status !== 'closed') out.push(c);
+    }
+  }
+  return out;
+}
+
+export interface FedBead {
+  convoy: string;
+  bead: string;
+  agent?: string;
+  error?: string;
+}
+
+/**
+ * Feed stranded convoys (`gt convoy check --feed`, and the daemon): sling each next ready bead
+ * to a polecat of the rig whose prefix it has. A failure is reported per bead, never thrown.
+ */
+export async function feedConvoys(
+  townRoot: string,
+  fed: { convoy: string; bead: string }[],
+  opts: { cwd?: string; noStart?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<FedBead[]> {
+  const out: FedBead[] = [];
+  if (fed.length === 0) return out;
+  const { sling } = await import('./sling.ts');
+  const rigs = readRigs(townRoot);
+  for (const f of fed) {
+    const prefix = extractPrefix(f.bead);
+    const rig = Object.entries(rigs).find(([, e]) => e.beads?.prefix === prefix)?.[0];
+    if (!rig) {
+      out.push({ ...f, error: `no rig has the prefix "${prefix}"; sling it by hand` });
+      continue;
+    }
+    try {
+      const r = await sling(townRoot, {
+        cwd: opts.cwd ?? townRoot,
+        beads: [f.bead],
+        target: rig,
+        noStart: opts.noStart,
+        ...(opts.env ? { env: opts.env } : {}),
+      });
+      out.push({ ...f, agent: r.items[0]?.agent });
+    } catch (e: any) {
+      out.push({ ...f, error: String(e?.message ?? e).split('\n')[0] });
     }
   }
   return out;

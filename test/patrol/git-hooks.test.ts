@@ -50,7 +50,10 @@ test('rig add installs the hooks on .repo.git; worktrees share them; the wake ri
   }
   // The refinery's worktree sees the same hooks directory.
   const refinery = path.join(t.root, 'myrig', 'refinery', 'rig');
-  assert.is(t.git(refinery, 'rev-parse', '--git-path', 'hooks/pre-push').trim(), path.join(hooksDir, 'pre-push'));
+  assert.is(
+    t.git(refinery, 'rev-parse', '--git-path', 'hooks/pre-push').trim(),
+    path.join(hooksDir, 'pre-push'),
+  );
   // Installing again changes nothing.
   assert.equal(installHooks(repo, { wakeRig: 'myrig' }).written, []);
 });
@@ -150,7 +153,11 @@ test('the pre-push guard still refuses a polecat push to the default branch, wit
   const t = rigTown();
   const { wt, branch } = polecat(t, 'nux', 'my-ab2');
   commit(t, wt, 'work.txt');
-  const push = spawnSync('git', ['push', 'origin', 'HEAD:refs/heads/main'], { cwd: wt, env: t.env, encoding: 'utf8' });
+  const push = spawnSync('git', ['push', 'origin', 'HEAD:refs/heads/main'], {
+    cwd: wt,
+    env: t.env,
+    encoding: 'utf8',
+  });
   assert.is.not(push.status, 0);
   assert.match(push.stderr, /polecats may not push to the default branch \(main\)/);
   // Its own branch is fine.

@@ -87,7 +87,8 @@ test('COMPLETED: branch in .repo.git, MR bead open, work bead open until merged,
   assert.ok(j.notified.refinery && j.notified.witness);
   // The branch is in .repo.git at the commit.
   assert.is(t.git(t.root, '--git-dir', repoGit, 'rev-parse', `refs/heads/${p.branch}`).trim(), sha);
-  assert.match(fs.readFileSync(path.join(repoGit, 'hooks', 'pre-push'), 'utf8'), /polecat push guard/);
+  const prePush = t.git(t.root, '--git-dir', repoGit, 'rev-parse', '--git-path', 'hooks/pre-push').trim();
+  assert.match(fs.readFileSync(path.resolve(repoGit, prePush), 'utf8'), /polecat push guard/);
   // The MR bead.
   const mr = show(j.mr);
   assert.is(mr.status, 'open');

@@ -242,14 +242,17 @@ const down: CommandDef = {
       s.shutdownLockFile(root),
       `${JSON.stringify({ at: new Date().toISOString(), by: ctx.actor ?? process.env.BD_ACTOR ?? 'gt' })}\n`,
     );
+    // The patrol daemon first, so it restarts nothing while the sessions stop.
+    const daemon = await (await import('../../patrol/daemon.ts')).stopDaemon(root);
     const results = await s.stopSessions(root, ids, { actor: ctx.actor });
     return {
-      data: { sessions: results },
-      text: results
-        .map((r) =>
+      data: { sessions: results, daemon },
+      text: [
+        ...(daemon.stopped ? [`stopped the daemon (pid ${daemon.pid})`] : []),
+        ...results.map((r) =>
           r.action === 'stopped' ? `stopped ${r.address} (${r.session})` : `· ${r.address} was not running`,
-        )
-        .join('\n'),
+        ),
+      ].join('\n'),
     };
   },
 };

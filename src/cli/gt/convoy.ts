@@ -1,12 +1,10 @@
 // gt convoy create|add|status|list|check|stranded|close|land and gt ready (spec §1.4, §2.4,
 // §2.12). The logic is in src/work/convoy.ts; this renders it. Every command takes --json.
-import { extractPrefix } from '../../beads/ids.ts';
 import { BeadStore } from '../../beads/store.ts';
 import { UsageError } from '../../errors.ts';
 import { loadCodec } from '../../ledger/codec.ts';
 import { resolveRecipients } from '../../mail/address.ts';
 import { townView } from '../../mail/message.ts';
-import { readRigs } from '../../town/files.ts';
 import { addressOf, detectIdentity } from '../../town/identity.ts';
 import { requireTown } from '../../town/paths.ts';
 import {
@@ -19,6 +17,8 @@ import {
   convoyStatus,
   createConvoyTx,
   epicWork,
+  type FedBead,
+  feedConvoys,
   landConvoy,
   listConvoys,
   strandedConvoys,
@@ -205,29 +205,9 @@ const check: CommandDef = {
       ? r.landed.map((id) => `🚚 ${values['dry-run'] ? 'would land' : 'landed'} ${id}`)
       : ['No convoy ready to land.'];
     // Feeding: each stranded convoy's next ready bead goes to a polecat of the bead's rig.
-    const fed: { convoy: string; bead: string; agent?: string; error?: string }[] = [];
+    let fed: FedBead[] = [];
     if (values.feed && !values['dry-run']) {
-      const { sling } = await import('../../work/sling.ts');
-      const rigs = readRigs(root);
-      for (const f of r.fed) {
-        const prefix = extractPrefix(f.bead);
-        const rig = Object.entries(rigs).find(([, e]) => e.beads?.prefix === prefix)?.[0];
-        if (!rig) {
-          fed.push({ ...f, error: `no rig has the prefix "${prefix}"; sling it by hand` });
-          continue;
-        }
-        try {
-          const out = await sling(root, {
-            cwd: ctx.cwd,
-            beads: [f.bead],
-            target: rig,
-            noStart: values['no-start'],
-          });
-          fed.push({ ...f, agent: out.items[0]?.agent });
-        } catch (e: any) {
-          fed.push({ ...f, error: String(e?.message ?? e).split('\n')[0] });
-        }
-      }
+      fed = await feedConvoys(root, r.fed, { cwd: ctx.cwd, noStart: values['no-start'] });
       for (const f of fed) {
         lines.push(
           f.error

@@ -6,6 +6,7 @@ import { VERSION } from '../version.ts';
 import { agentCommand } from './agent.ts';
 import { agentCommands } from './agents.ts';
 import { convoyCommands } from './convoy.ts';
+import { daemonCommand } from './daemon.ts';
 import { doneCommand } from './done.ts';
 import { escalateCommand } from './escalate.ts';
 import { handoffCommand } from './handoff.ts';
@@ -56,6 +57,7 @@ export const gtProgram: Program = {
     ...slingCommands,
     ...convoyCommands,
     doneCommand,
+    daemonCommand,
     mqCommand,
     ...patrolCommands,
   ]),

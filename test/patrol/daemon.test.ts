@@ -1,0 +1,194 @@
+// The patrol daemon as a real detached process: one per town (a second start is refused with
+// the pid), status, stop removes the pid file; a stale pid file (crash, kill -9) is recovered and
+// the daemon resumes where it left off; a ledger change makes it act within a second or two while
+// the heartbeat is a minute away (the watcher, not the tick); a part that throws is recorded and
+// the others still run; a polecat branch pushed into a rig's .repo.git wakes that rig's refinery;
+// `gt down` stops it.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { makeTown, type Town } from '../town/town-fixture.ts';
+
+const started: Town[] = [];
+
+function town(extra: NodeJS.ProcessEnv = {}): Town {
+  const t = makeTown({
+    extraEnv: {
+      GT_NO_MAINTENANCE: '1',
+      GT_CFG_OPERATIONAL__DAEMON__HEARTBEAT: '60s',
+      ...extra,
+    },
+  });
+  started.push(t);
+  return t;
+}
+
+const pidFile = (t: Town) => path.join(t.root, 'daemon', 'daemon.pid');
+const status = (t: Town) => t.ok('daemon', 'status', '--json');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => T | null | undefined | false, ms = 8000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** A live process (a zombie that nobody reaped yet counts as dead). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+function logText(t: Town): string {
+  return fs.readFileSync(path.join(t.root, 'daemon', 'daemon.log'), 'utf8');
+}
+
+function bead(t: Town, title: string): string {
+  const r = t.bd('create', title, '--json');
+  if (r.code !== 0) throw new Error(r.stderr);
+  return r.json().id;
+}
+
+test.after.each(() => {
+  // Never leave a daemon behind, whatever failed.
+  for (const t of started.splice(0)) {
+    try {
+      const info = JSON.parse(fs.readFileSync(pidFile(t), 'utf8'));
+      if (alive(info.pid)) process.kill(info.pid, 'SIGKILL');
+    } catch {
+      // no daemon
+    }
+  }
+});
+
+test('start, status, a second start refused with the pid, stop removes the pid file', () => {
+  const t = town();
+  const s0 = status(t);
+  assert.is(s0.running, false);
+  const st = t.ok('daemon', 'start', '--json');
+  assert.ok(st.running && st.ready);
+  assert.ok(alive(st.pid));
+  const s = status(t);
+  assert.is(s.running, true);
+  assert.is(s.pid, st.pid);
+  assert.ok(s.started);
+  assert.is(s.heartbeat_ms, 60_000);
+  assert.is(JSON.parse(fs.readFileSync(pidFile(t), 'utf8')).pid, st.pid);
+
+  const again = t.gt('daemon', 'start');
+  assert.is(again.code, 4);
+  assert.match(again.stderr, new RegExp(`already running \\(pid ${st.pid}`));
+  assert.is(status(t).pid, st.pid, 'the running daemon is untouched');
+
+  const stop = t.ok('daemon', 'stop', '--json');
+  assert.is(stop.stopped, true);
+  assert.is(stop.pid, st.pid);
+  assert.not.ok(alive(st.pid));
+  assert.not.ok(fs.existsSync(pidFile(t)));
+  assert.is(status(t).running, false);
+  assert.match(logText(t), /daemon stopped \(SIGTERM\)/);
+  // Stopping again is fine.
+  assert.is(t.ok('daemon', 'stop', '--json').stopped, false);
+});
+
+test('a ledger change makes the daemon act at once (convoy lands); a throwing part does not stop the others', async () => {
+  // The refinery part throws on every tick (fault injection); the convoy part after it still runs.
+  const t = town({ GT_FAULT_INJECT: 'daemon:refinery' });
+  const id = bead(t, 'Small job');
+  const cv = t.ok('convoy', 'create', 'Batch', id, '--json').id;
+  t.ok('daemon', 'start');
+  await waitFor('the first tick', () => status(t).ticks >= 1);
+  assert.is(t.ok('convoy', 'status', cv, '--json').status, 'open');
+
+  const before = status(t).ticks;
+  const t0 = Date.now();
+  assert.is(t.bd('close', id).code, 0);
+  // The heartbeat is a minute away: only the ledger watcher can land it this soon.
+  await waitFor('the convoy to land', () => t.ok('convoy', 'status', cv, '--json').status === 'closed', 5000);
+  const took = Date.now() - t0;
+  const s = status(t);
+  assert.ok(s.ticks > before);
+  assert.ok(took < 5000);
+  assert.is(s.parts.refinery.last_ok, false);
+  assert.match(s.parts.refinery.last_error, /injected fault at daemon:refinery/);
+  assert.ok(s.parts.refinery.failures >= 2);
+  assert.is(s.parts.convoy.last_ok, true);
+  assert.match(logText(t), new RegExp(`convoy: convoy ${cv} landed`));
+  assert.ok(s.parts.witness.runs >= 1, 'the startup tick ran every part');
+  assert.match(logText(t), /"level":"error","msg":"refinery failed: injected fault/);
+  assert.match(logText(t), /\(ledger\)/);
+  // The text status names the failing part.
+  assert.match(t.ok('daemon', 'status'), /✗ refinery .*\n\s+last error .*injected fault/);
+  t.ok('daemon', 'stop');
+});
+
+test('stale pid file recovered; kill -9 then start again resumes (work done while it was down lands)', async () => {
+  const t = town();
+  // A pid file whose process is gone.
+  const dead = spawnSync(process.execPath, ['-e', 'process.pid'], { encoding: 'utf8' }).pid!;
+  fs.mkdirSync(path.dirname(pidFile(t)), { recursive: true });
+  fs.writeFileSync(pidFile(t), JSON.stringify({ pid: dead, host: os.hostname(), started: 'x' }));
+  const s0 = status(t);
+  assert.is(s0.running, false);
+  assert.is(s0.stale_pid, dead);
+  const st = t.ok('daemon', 'start', '--json');
+  assert.is(st.recovered_stale_pid, dead);
+  assert.match(logText(t), new RegExp(`recovered a stale pid file \\(pid ${dead}`));
+
+  // kill -9: the pid file stays, pointing at a dead process.
+  process.kill(st.pid, 'SIGKILL');
+  await waitFor('the daemon to die', () => !alive(st.pid));
+  assert.ok(fs.existsSync(pidFile(t)));
+  assert.is(status(t).stale_pid, st.pid);
+  // Work finished while it was down...
+  const id = bead(t, 'Done while the daemon was down');
+  const cv = t.ok('convoy', 'create', 'Offline', id, '--json').id;
+  assert.is(t.bd('close', id).code, 0);
+  // ...is picked up by the restarted daemon's first tick.
+  const st2 = t.ok('daemon', 'start', '--json');
+  assert.is(st2.recovered_stale_pid, st.pid);
+  assert.is.not(st2.pid, st.pid);
+  await waitFor('the convoy to land', () => t.ok('convoy', 'status', cv, '--json').status === 'closed');
+  t.ok('daemon', 'stop');
+  assert.not.ok(fs.existsSync(pidFile(t)));
+});
+
+test("a polecat branch pushed into a rig's .repo.git wakes that rig's refinery; gt down stops the daemon", async () => {
+  const t = town();
+  t.ok('rig', 'add', 'myrig', t.src);
+  t.ok('daemon', 'start');
+  await waitFor('the first tick', () => status(t).ticks >= 1);
+  const runs = status(t).parts.refinery.runs;
+  const mayor = path.join(t.root, 'myrig', 'mayor', 'rig');
+  t.git(mayor, 'remote', 'set-url', 'origin', path.join(t.root, 'myrig', '.repo.git'));
+  fs.writeFileSync(path.join(mayor, 'f.txt'), 'f\n');
+  t.git(mayor, 'add', 'f.txt');
+  t.git(mayor, 'commit', '-q', '-m', 'f');
+  t.git(mayor, 'push', '-q', 'origin', 'HEAD:refs/heads/polecat/nux/my-ab1@m1');
+  await waitFor('a refinery run', () => status(t).parts.refinery.runs > runs, 5000);
+  const log = logText(t);
+  assert.match(log, /tick \d+ \([^)]*(repo:myrig|wake:refinery-myrig)[^)]*\): refinery/);
+
+  const down = t.gt('down', '--json');
+  assert.is(down.code, 0, down.stderr);
+  assert.is(down.json().daemon.stopped, true);
+  assert.is(status(t).running, false);
+  assert.not.ok(fs.existsSync(pidFile(t)));
+});
+
+test.run();
