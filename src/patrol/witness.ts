@@ -29,6 +29,7 @@ import {
   readSessionRecord,
   restartSession,
   type SessionRecord,
+  shutdownLockFile,
   townTmux,
 } from '../runtime/sessions.ts';
 import { type PaneInfo, pidAlive, type Tmux } from '../runtime/tmux.ts';
@@ -376,9 +377,14 @@ const msg = (e: unknown) => String((e as Error)?.message ?? e);
  */
 export async function witnessTick(townRoot: string, opts: WitnessOptions = {}): Promise<WitnessReport> {
   const env = opts.env ?? process.env;
-  const act = opts.act !== false;
+  let act = opts.act !== false;
   const now = opts.now ?? Date.now();
   const report: WitnessReport = { findings: [], actions: [], errors: [] };
+  // `gt down` is stopping the town: restarting what it stops would undo it (spec §5.1).
+  if (act && fs.existsSync(shutdownLockFile(townRoot))) {
+    act = false;
+    report.errors.push('shutdown in progress (daemon/shutdown.lock): findings reported, not acted on');
+  }
   let rigs: string[];
   try {
     rigs = opts.rig ? [getRig(townRoot, opts.rig).name] : rigNames(townRoot);

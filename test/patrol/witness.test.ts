@@ -238,6 +238,19 @@ test('orphaned hooked bead: reset to open and unassigned, RECOVERED_BEAD to the 
   );
   assert.is(t.show(id).status, 'hooked', 'a scan changes nothing');
 
+  // During `gt down` (daemon/shutdown.lock) nothing is acted on.
+  const down = path.join(t.root, 'daemon', 'shutdown.lock');
+  fs.mkdirSync(path.dirname(down), { recursive: true });
+  fs.writeFileSync(down, 'test\n');
+  const stopping = await witnessTick(t.root, { env: t.env, rig: 'myrig' });
+  assert.equal(stopping.errors, [
+    'shutdown in progress (daemon/shutdown.lock): findings reported, not acted on',
+  ]);
+  assert.is(stopping.findings.length, 1);
+  assert.equal(stopping.actions, []);
+  assert.is(t.show(id).status, 'hooked');
+  fs.rmSync(down);
+
   // Acting passes never overlap: a live holder of the tick lock makes this one stand down.
   const lock = path.join(t.root, '.runtime', 'witness', 'tick.lock');
   fs.mkdirSync(path.dirname(lock), { recursive: true });
