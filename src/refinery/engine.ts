@@ -165,6 +165,8 @@ interface RigCtx {
   set<T>(key: string): T;
   gates: Gate[];
   noStart?: boolean;
+  /** The refinery worktree was checked out elsewhere this tick. */
+  touched?: boolean;
 }
 
 async function processRig(townRoot: string, name: string, o: TickOptions): Promise<RigTickReport> {
@@ -228,7 +230,8 @@ async function processRig(townRoot: string, name: string, o: TickOptions): Promi
     return report;
   } finally {
     try {
-      restoreWorktree(wt, rig.default_branch);
+      // Only a tick that moved the worktree puts it back (an idle tick leaves it alone).
+      if (ctx.touched) restoreWorktree(wt, rig.default_branch);
     } finally {
       store.flush();
       lock.release();
@@ -290,6 +293,7 @@ async function processBatch(ctx: RigCtx, target: string, claimed: QueueEntry[]):
       continue;
     }
     if (pre.length > 0) {
+      ctx.touched = true;
       checkoutAt(ctx.wt, head);
       const bad = firstFailure(
         await runGatesWithRetry(pre, ctx.wt, { parallel, env: ctx.env, retries: flaky }),
@@ -308,6 +312,7 @@ async function processBatch(ctx: RigCtx, target: string, claimed: QueueEntry[]):
   }
   const post = ctx.gates.filter((g) => g.phase === 'post-squash');
   const gateAt = async (tip: string, retries: number) => {
+    ctx.touched = true;
     checkoutAt(ctx.wt, tip);
     return firstFailure(await runGatesWithRetry(post, ctx.wt, { parallel, env: ctx.env, retries }));
   };
@@ -441,7 +446,10 @@ async function land(
   }
   if (items.length > 0) {
     // The refinery worktree must not have the target checked out while the ref moves under it.
-    if (worktreesOn(ctx.repoGit, target).some((w) => samePath(w, ctx.wt))) checkoutAt(ctx.wt, base);
+    if (worktreesOn(ctx.repoGit, target).some((w) => samePath(w, ctx.wt))) {
+      ctx.touched = true;
+      checkoutAt(ctx.wt, base);
+    }
     const others = worktreesOn(ctx.repoGit, target).filter((w) => !samePath(w, ctx.wt));
     if (others.length)
       note(ctx, `${target} is also checked out in ${others.join(', ')}; that worktree now lags behind`);
