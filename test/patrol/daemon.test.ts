@@ -4,12 +4,13 @@
 // the heartbeat is a minute away (the watcher, not the tick); a part that throws is recorded and
 // the others still run; a polecat branch pushed into a rig's .repo.git wakes that rig's refinery;
 // `gt down` stops it.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { GT, run } from '../helpers.ts';
 import { makeTown, type Town } from '../town/town-fixture.ts';
 
 const started: Town[] = [];
@@ -189,6 +190,48 @@ test("a polecat branch pushed into a rig's .repo.git wakes that rig's refinery; 
   assert.is(down.json().daemon.stopped, true);
   assert.is(status(t).running, false);
   assert.not.ok(fs.existsSync(pidFile(t)));
+});
+
+test('the heartbeat ticks on its own (setting from the town settings); logs -n, --json and -f', async () => {
+  const t = town();
+  // The town setting (operational.daemon.heartbeat) with no env override.
+  const env = { ...t.env };
+  delete env.GT_CFG_OPERATIONAL__DAEMON__HEARTBEAT;
+  const settings = path.join(t.root, 'settings', 'config.json');
+  const cfg = JSON.parse(fs.readFileSync(settings, 'utf8'));
+  cfg.operational = { daemon: { heartbeat: '300ms' } };
+  fs.writeFileSync(settings, JSON.stringify(cfg));
+  const r = run(GT, ['daemon', 'start', '--json'], { cwd: t.root, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json().heartbeat_ms, 300);
+  await waitFor('three heartbeat ticks', () => status(t).ticks >= 4);
+  assert.match(logText(t), /tick \d+ \(heartbeat\): witness, refinery, convoy/);
+
+  const two = t.gt('daemon', 'logs', '-n', '2');
+  assert.is(two.code, 0, two.stderr);
+  const lines = two.stdout.trim().split('\n');
+  assert.is(lines.length, 2);
+  assert.match(lines[0], /^\d{4}-\d\d-\d\dT\S+Z (info|warn|error) /);
+  const js = t.gt('daemon', 'logs', '-n', '3', '--json');
+  const entries = js.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.is(entries.length, 3);
+  assert.ok(entries.every((e) => e.ts && e.level && e.msg));
+  assert.is(t.gt('daemon', 'logs', '-n', 'x').code, 2);
+
+  // -f prints the new lines as they come, until interrupted.
+  const follow = spawn(process.execPath, [GT, 'daemon', 'logs', '-n', '0', '-f'], { cwd: t.root, env });
+  let out = '';
+  follow.stdout.on('data', (d) => {
+    out += d;
+  });
+  await waitFor('followed lines', () => /tick \d+ \(heartbeat\)/.test(out), 5000);
+  follow.kill('SIGINT');
+  const code = await new Promise((res) => follow.on('close', res));
+  assert.is(code, 0);
+  t.ok('daemon', 'stop');
 });
 
 test.run();
