@@ -26,7 +26,15 @@
 //     hang:<step>        claim the step, then stop responding (no input, no heartbeats)
 //     bad-commit:<step>  run the step, then also commit `GT_BAD_COMMIT-<step>.txt` holding
 //                        leftover conflict markers; a merge gate catches it with
-//                        `git diff --check <target>...<branch>` ("leftover conflict marker")
+//                        `git diff --check <target>...<branch>` ("leftover conflict marker").
+//                        Once per issue and step, town-wide (recorded under
+//                        `.runtime/scripted/faults-fired.json`), so the fix below sticks.
+//
+// A failed merge: the refinery nudges `MERGE_FAILED: branch=<b> issue=<id> type=<gate|conflict>
+// error=<tail> ...`. When idle, the agent checks out <b>, rebases it onto its target for a
+// conflict, removes the `GT_BAD_COMMIT-*.txt` files its own fault left, commits
+// `Fix: <type> failure (<id>)`, runs its finishing command with `--issue <id>` (a new MR that
+// supersedes the failed one) and goes idle again.
 //
 // Every step touches `.runtime/heartbeats/<session or actor>.json` ({time, state, step, ...}).
 import { spawn, spawnSync } from 'node:child_process';
@@ -56,6 +64,7 @@ import {
 import { type RigsJson, readJsonOr } from '../town/files.ts';
 import { actorOf, detectIdentity, type Identity, workDirOf } from '../town/identity.ts';
 import { townPaths } from '../town/paths.ts';
+import { getRig } from '../town/rigs.ts';
 import { findHook, type Hook, progressOf, rootOnlyProto } from '../work/hook.ts';
 import { buildPrime, renderPrime } from '../work/prime.ts';
 
@@ -115,6 +124,25 @@ interface RunResult {
 
 type LineAction = 'exit' | 'nudge' | 'none';
 
+export interface MergeFailed {
+  branch: string;
+  issue: string;
+  type: string;
+}
+
+/** A refinery MERGE_FAILED nudge (anywhere in the line, after a `[nudge from ...]` prefix), or null. */
+export function parseMergeFailed(text: string): MergeFailed | null {
+  const m = /\bMERGE_FAILED:?\s+branch=(\S+)\s+issue=(\S+)(?:\s+type=([A-Za-z_-]+))?/.exec(text);
+  if (!m) return null;
+  const [, branch, issue, type] = m;
+  if (branch.startsWith('-') || /[\s~^:?*[\\]|\.\./.test(branch)) return null;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(issue)) return null;
+  return { branch, issue, type: (type ?? 'gate').toLowerCase() };
+}
+
+/** Files the bad-commit fault leaves (`GT_BAD_COMMIT-<step>.txt`), by their basename. */
+export const BAD_COMMIT_RE = /(^|\/)GT_BAD_COMMIT-[^/]*\.txt$/;
+
 class ScriptedAgent {
   private readonly env: NodeJS.ProcessEnv;
   private readonly out: NodeJS.WritableStream;
@@ -129,6 +157,8 @@ class ScriptedAgent {
   private closedHere = 0;
   /** Hooked beads without a molecule whose command this process ran. */
   private readonly ranHere = new Set<string>();
+  /** MERGE_FAILED nudges not yet handled (worked when the agent is idle). */
+  private readonly mergeFailures: MergeFailed[] = [];
 
   town = '';
   id!: Identity;
@@ -219,6 +249,9 @@ class ScriptedAgent {
     }
     this.say(`nudge: ${text}`);
     this.recordNudge(text);
+    const mf = parseMergeFailed(text);
+    if (mf && !this.mergeFailures.some((x) => x.branch === mf.branch && x.issue === mf.issue))
+      this.mergeFailures.push(mf);
     return 'nudge';
   }
 
@@ -504,7 +537,10 @@ class ScriptedAgent {
       let next: 'exit' | 'again';
       try {
         const hook = findHook(store, this.actor);
-        if (!hook) {
+        if (this.mergeFailures.length && (!hook || this.isFinished(store, hook))) {
+          next = await this.resubmit(this.mergeFailures.shift()!);
+          announcedIdle = false;
+        } else if (!hook) {
           if (!announcedIdle) this.say(`Nothing on ${this.actor}'s hook; waiting for work.`);
           announcedIdle = true;
           next = (await this.idle('nothing on the hook')) === 'exit' ? 'exit' : 'again';
@@ -676,7 +712,7 @@ class ScriptedAgent {
         return this.waitForNudge({ step: stepId, bead: hook.bead.id });
       }
     }
-    if (badCommit) {
+    if (badCommit && this.fireOnce(`bad-commit:${hook.bead.id}:${step?.step ?? stepId}`)) {
       const safe = (step?.step ?? stepId).replace(/[^A-Za-z0-9._-]+/g, '_');
       fs.writeFileSync(
         path.join(this.workDir, `GT_BAD_COMMIT-${safe}.txt`),
@@ -687,6 +723,112 @@ class ScriptedAgent {
     const sha = this.commitAll(`${title} (${hook.bead.id})`);
     if (sha) this.say(`committed ${sha}: ${title} (${hook.bead.id})`);
     return 'ok';
+  }
+
+  /**
+   * True the first time `key` is asked for in this town (recorded atomically under
+   * `.runtime/scripted/faults-fired.json`), so a fault is injected once per issue and step.
+   */
+  private fireOnce(key: string): boolean {
+    const file = path.join(townPaths(this.town).runtimeDir, 'scripted', 'faults-fired.json');
+    let fired: string[] = [];
+    try {
+      const v = JSON.parse(fs.readFileSync(file, 'utf8'));
+      if (Array.isArray(v)) fired = v.filter((x) => typeof x === 'string');
+    } catch {
+      // none yet
+    }
+    if (fired.includes(key)) {
+      this.say(`GT_SCRIPTED_FAIL: ${key} already happened once; not again`);
+      return false;
+    }
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      writeFileAtomic(file, `${JSON.stringify([...fired, key])}\n`);
+    } catch {
+      // best effort: the fault still happens this time
+    }
+    return true;
+  }
+
+  /** The finishing command's argv after `gt` (or GT_SCRIPTED_DONE_CMD) with extra arguments. */
+  private async runFinish(extra: string[]): Promise<number> {
+    if (this.doneCmd) {
+      const argv = [...this.doneCmd, ...extra];
+      this.say(`$ ${argv.map((a) => JSON.stringify(a)).join(' ')}`);
+      return this.runArgv(argv);
+    }
+    this.say(`$ gt done${extra.length ? ` ${extra.join(' ')}` : ''}`);
+    const { gtProgram } = await import('../cli/gt/program.ts');
+    const { runProgram } = await import('../cli/framework.ts');
+    return runProgram(gtProgram, ['done', ...extra], this.workDir);
+  }
+
+  /**
+   * A merge of my work failed: back on the branch, the deterministic fix (rebase onto the target
+   * for a conflict; remove the files my bad-commit fault left), a commit, and the finishing
+   * command with `--issue`, which files a new MR superseding the failed one.
+   */
+  private async resubmit(mf: MergeFailed): Promise<'exit' | 'again'> {
+    this.say(`↻ MERGE_FAILED (${mf.type}) for ${mf.issue}: fixing ${mf.branch} and resubmitting`);
+    this.heartbeat('working', { bead: mf.issue, step: 'resubmit' });
+    const fail = async (why: string): Promise<'exit' | 'again'> => {
+      this.say(`✗ cannot resubmit ${mf.issue}: ${why}`);
+      this.heartbeat('stuck', { bead: mf.issue, step: 'resubmit' });
+      return 'again';
+    };
+    const st = this.git(['status', '--porcelain']);
+    if (st.status !== 0) return fail(`git status failed: ${st.stderr.trim()}`);
+    if (st.stdout.trim()) return fail(`uncommitted changes in ${this.workDir}; clean them first`);
+    const co = this.git(['checkout', '-q', mf.branch, '--']);
+    if (co.status !== 0) return fail(`git checkout ${mf.branch} failed: ${co.stderr.trim()}`);
+    if (mf.type === 'conflict') {
+      const target = this.mergeTarget(mf.issue);
+      const rb = this.git(['rebase', '-q', `refs/heads/${target}`]);
+      if (rb.status !== 0) {
+        this.git(['rebase', '--abort']);
+        return fail(`rebase onto ${target} conflicts; it needs a human (or a smarter agent)`);
+      }
+      this.say(`rebased ${mf.branch} onto ${target}`);
+    }
+    const ls = this.git(['ls-files', '-z']);
+    const bad = ls.stdout.split('\0').filter((f) => f && BAD_COMMIT_RE.test(f));
+    if (bad.length) {
+      const rm = this.git(['rm', '-q', '--', ...bad]);
+      if (rm.status !== 0) return fail(`git rm failed: ${rm.stderr.trim()}`);
+      this.say(`removed ${bad.join(', ')}`);
+    }
+    const sha = this.commitAll(`Fix: ${mf.type} failure (${mf.issue})`);
+    if (sha) this.say(`committed ${sha}: Fix: ${mf.type} failure (${mf.issue})`);
+    else this.say('nothing of mine to fix; resubmitting the same work');
+    const code = await this.runFinish(['--issue', mf.issue]);
+    if (code !== 0) return fail(`the finishing command exited ${code}`);
+    this.say(`Resubmitted ${mf.issue}. Waiting for the next job.`);
+    this.heartbeat('idle');
+    return 'again';
+  }
+
+  /** Where the issue's work merges: its active MR's target, else the rig's default branch. */
+  private mergeTarget(issue: string): string {
+    try {
+      const store = this.openStore();
+      try {
+        const meta = (store.get(issue)?.metadata ?? {}) as Record<string, unknown>;
+        const mr = typeof meta.active_mr === 'string' ? store.get(meta.active_mr) : null;
+        const t = (mr?.metadata as Record<string, unknown> | undefined)?.target;
+        if (typeof t === 'string' && t) return t;
+      } finally {
+        store.flush();
+      }
+    } catch {
+      // fall back below
+    }
+    try {
+      if (this.id.rig) return getRig(this.town, this.id.rig).default_branch;
+    } catch {
+      // not a registered rig: the usual name
+    }
+    return 'main';
   }
 
   /** The molecule is complete: `gt done`, or GT_SCRIPTED_DONE_CMD, or the fallback. */
