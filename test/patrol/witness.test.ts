@@ -278,6 +278,24 @@ test('orphaned hooked bead: reset to open and unassigned, RECOVERED_BEAD to the 
   assert.match(body, /Previous Status: hooked/);
   const again = await witnessTick(t.root, { env: t.env, rig: 'myrig' });
   assert.equal(again.findings, []);
+  // Mass death: three deaths the witness remembers within mass_death_window → one escalation.
+  const now = Date.now();
+  const rigState = path.join(t.root, '.runtime', 'witness', 'rigs', 'myrig.json');
+  fs.mkdirSync(path.dirname(rigState), { recursive: true });
+  fs.writeFileSync(rigState, JSON.stringify({ rig: 'myrig', deaths: [now - 3000, now - 2000, now - 1000] }));
+  const md = await witnessTick(t.root, { env: t.env, rig: 'myrig', now });
+  assert.equal(
+    md.findings.map((f) => [f.kind, f.action]),
+    [['mass-death', 'escalate']],
+  );
+  const esc = /^escalated: (\S+)$/.exec(md.actions[0].result)?.[1];
+  assert.ok(esc, md.actions[0].result);
+  assert.match(t.show(esc!).title, /^Mass death in rig myrig: 3 session deaths/);
+  const md2 = await witnessTick(t.root, { env: t.env, rig: 'myrig', now: now + 1000 });
+  assert.is(md2.actions[0].result, 'already escalated in this window');
+  const quiet = await witnessTick(t.root, { env: t.env, rig: 'myrig', now: now + 60_000 });
+  assert.equal(quiet.findings, [], 'old deaths fall out of the window');
+
   // An unknown rig is an error in the report, never a throw.
   const bad = await witnessTick(t.root, { env: t.env, rig: 'nope' });
   assert.match(bad.errors.join('\n'), /no rig named "nope"/);
