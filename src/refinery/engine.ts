@@ -208,9 +208,13 @@ async function processRig(townRoot: string, name: string, o: TickOptions): Promi
     const seen = new Set<string>();
     await flagMissingBranches(ctx, staleMs);
     for (let round = 0; round < 1000; round++) {
-      const ready = listQueue(store, name, { now: ctx.now(), staleMs, repoGit: ctx.repoGit }).filter(
-        (e) => e.ready && !seen.has(e.id),
-      );
+      // Holding the lock, our own claims are leftovers of a run that died: take them over.
+      const ready = listQueue(store, name, {
+        now: ctx.now(),
+        staleMs,
+        repoGit: ctx.repoGit,
+        reclaimFrom: actor,
+      }).filter((e) => e.ready && !seen.has(e.id));
       if (ready.length === 0) break;
       const target = ready[0].target;
       const picked = ready.filter((e) => e.target === target).slice(0, maxBatch);
@@ -218,14 +222,32 @@ async function processRig(townRoot: string, name: string, o: TickOptions): Promi
       for (const e of picked) {
         seen.add(e.id);
         try {
-          claimMR(store, e.id, actor, { now: ctx.now(), staleMs });
+          claimMR(store, e.id, actor, { now: ctx.now(), staleMs, reclaimOwn: true });
           claimed.push(e);
         } catch (err) {
           if (!(err instanceof ConflictError)) throw err;
           note(ctx, `${e.id}: ${err.message}`);
         }
       }
-      if (claimed.length > 0) await processBatch(ctx, target, claimed);
+      if (claimed.length === 0) continue;
+      try {
+        await processBatch(ctx, target, claimed);
+      } catch (err) {
+        // An unexpected failure (git, disk): give the MRs back to the queue now, not after the
+        // stale-claim timeout, and go on with the next batch.
+        const msg = (err as Error)?.message ?? String(err);
+        const released = ctx.store.transact(`mq: release after an error: ${msg.slice(0, 60)}`, (tx) => {
+          const out: string[] = [];
+          for (const e of claimed) {
+            const b = tx.get(e.id);
+            if (!b || b.status === 'closed' || b.assignee !== actor) continue;
+            releaseInTx(tx, b);
+            out.push(e.id);
+          }
+          return out;
+        });
+        for (const id of released) ctx.report.failed.push({ mr: id, reason: `error: ${msg}` });
+      }
     }
     return report;
   } finally {

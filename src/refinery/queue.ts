@@ -64,6 +64,11 @@ export interface QueueOptions {
   now?: number;
   staleMs: number;
   repoGit: string;
+  /**
+   * Claims by this actor count as stale: the engine passes its own name while it holds the
+   * rig's lock, so a run that died mid-merge is picked up at once, not after the timeout.
+   */
+  reclaimFrom?: string;
 }
 
 /** The open MRs of `rig`, score-ordered (ready ones first), with why the others wait. */
@@ -117,7 +122,7 @@ export function listQueue(store: BeadStore, rig: string, o: QueueOptions): Queue
       e.ready = false;
       e.blocked_by = blockers;
       e.waiting = `blocked by ${blockers.join(', ') || 'an open dependency'}`;
-    } else if (claimIsLive(m, s.assignee, now, o.staleMs)) {
+    } else if (s.assignee !== o.reclaimFrom && claimIsLive(m, s.assignee, now, o.staleMs)) {
       e.ready = false;
       e.waiting = `claimed by ${s.assignee}${e.claimed_at ? ` at ${e.claimed_at}` : ''}`;
     } else if (!head) {
@@ -144,14 +149,21 @@ export function mustMR(store: BeadStore, input: string): Bead {
 }
 
 /** Claim inside `tx`: compare-and-swap on the assignee (a stale claim may be taken over). */
-export function claimInTx(tx: BeadTx, id: string, claimer: string, now: number, staleMs: number): Bead {
+export function claimInTx(
+  tx: BeadTx,
+  id: string,
+  claimer: string,
+  now: number,
+  staleMs: number,
+  reclaimOwn = false,
+): Bead {
   const b = tx.must(id);
   if (b.status === 'closed')
     throw new ConflictError(`${id} is closed (${b.close_reason ?? 'closed'}); nothing to merge`);
   const m = (b.metadata ?? {}) as Record<string, unknown>;
   if (b.assignee && b.assignee !== claimer && claimIsLive(m, b.assignee, now, staleMs))
     throw new ConflictError(`${id} is already claimed by ${b.assignee}`);
-  if (b.assignee === claimer && claimIsLive(m, b.assignee, now, staleMs))
+  if (b.assignee === claimer && !reclaimOwn && claimIsLive(m, b.assignee, now, staleMs))
     throw new ConflictError(`${id} is already claimed by ${claimer} (another run is merging it)`);
   b.assignee = claimer;
   b.metadata = { ...m, claimed_at: new Date(now).toISOString() };
@@ -166,10 +178,12 @@ export function claimMR(
   store: BeadStore,
   id: string,
   claimer: string,
-  o: { now?: number; staleMs: number },
+  o: { now?: number; staleMs: number; reclaimOwn?: boolean },
 ): Bead {
   const now = o.now ?? Date.now();
-  return store.transact(`mq: claim ${id} (${claimer})`, (tx) => claimInTx(tx, id, claimer, now, o.staleMs));
+  return store.transact(`mq: claim ${id} (${claimer})`, (tx) =>
+    claimInTx(tx, id, claimer, now, o.staleMs, !!o.reclaimOwn),
+  );
 }
 
 /** Drop the claim (inside `tx`); `patch` goes into the metadata. */

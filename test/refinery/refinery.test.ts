@@ -292,12 +292,23 @@ test('missing branch: flagged, the mayor told of possible work loss, not retried
   );
   const again = await rig.tick();
   assert.equal(again.failed, []);
-  // A stale claim is taken over: the branch is back, the MR was claimed 2 h ago by a dead run.
+  // The branch is back; a claim from 2 h ago is stale: the MR is ready despite it.
   t.git(t.root, '--git-dir', rig.repoGit, 'branch', '-q', p.branch, 'main');
   p.commit('l2.txt');
   const { BeadStore } = await import('../../src/beads/store.ts');
   const { claimMR } = await import('../../src/refinery/queue.ts');
-  claimMR(BeadStore.open(t.root), mr, 'lost/refinery', { now: Date.now() - 2 * 3600e3, staleMs: 60_000 });
+  claimMR(BeadStore.open(t.root), mr, 'elsewhere/refinery', {
+    now: Date.now() - 2 * 3600e3,
+    staleMs: 60_000,
+  });
+  assert.equal(
+    t.ok('mq', 'list', 'lost', '--ready', '--json').map((e: any) => [e.id, e.claimed_by]),
+    [[mr, 'elsewhere/refinery']],
+  );
+  // Then a fresh claim by this rig's refinery whose run died: the next run (holding the lock)
+  // takes it over at once.
+  claimMR(BeadStore.open(t.root), mr, 'lost/refinery', { staleMs: 60_000 });
+  assert.equal(t.ok('mq', 'list', 'lost', '--ready', '--json'), []);
   // Another run holds the rig's lock (this process is alive): skipped, nothing touched.
   const lock = path.join(t.root, 'lost', '.runtime', 'refinery.lock');
   fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, at: 'now' }));
