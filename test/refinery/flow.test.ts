@@ -144,6 +144,20 @@ test('conflict: task bead blocks the MR, slung back to the worker; resolve-union
     t.git(t.root, '--git-dir', rig.repoGit, 'show', `${resolved}:shared.txt`),
     'from slit\nfrom nux\n',
   );
+  // The empty branch sling made for the task is gone; the MR's branch carries the work.
+  assert.is(
+    t
+      .git(
+        t.root,
+        '--git-dir',
+        rig.repoGit,
+        'for-each-ref',
+        '--format=%(refname:short)',
+        'refs/heads/polecat/slit/',
+      )
+      .trim(),
+    second.branch,
+  );
   const taskBead = await bead(t, task.task);
   const mr3 = taskBead.metadata?.active_mr as string;
   assert.ok(mr3, JSON.stringify(taskBead.metadata));
