@@ -104,13 +104,25 @@ const refinery: Part = {
 
 // ---- convoys: landing, then feeding the stranded ones -----------------------------------------
 
-/** Bead → when a failed feed may be retried (the feed cooldown, per daemon process). */
-const feedCooldown = new Map<string, number>();
+/**
+ * What the daemon has seen of each stranded convoy (per daemon process): when it was first seen
+ * stranded, how much of it was done then, when it was last fed. Feeding a convoy the moment it
+ * looks stranded would race whoever created it and is about to sling its beads by hand, so:
+ * a convoy is fed at once when tracked work completes (the next bead follows the finished one,
+ * spec §2.12), and otherwise only once it has stayed stranded for the feed cooldown
+ * (operational.deacon.feed_stranded_cooldown), then at most once per cooldown.
+ */
+interface FeedSeen {
+  since: number;
+  done: number;
+  fedAt: number | null;
+}
+const feedSeen = new Map<string, FeedSeen>();
 
 const convoy: Part = {
   name: 'convoy',
   async run(ctx) {
-    const [{ loadCodec }, { BeadStore }, { checkConvoys, feedConvoys }] = await Promise.all([
+    const [{ loadCodec }, { BeadStore }, { checkConvoys, convoyStatus, feedConvoys }] = await Promise.all([
       import('../ledger/codec.ts'),
       import('../beads/store.ts'),
       import('../work/convoy.ts'),
@@ -118,8 +130,10 @@ const convoy: Part = {
     await loadCodec();
     const store = BeadStore.open(ctx.townRoot, { actor: ctx.actor });
     let r: Awaited<ReturnType<typeof checkConvoys>>;
+    const done = new Map<string, number>();
     try {
       r = await checkConvoys(store, ctx.townRoot, { actor: ctx.actor });
+      for (const f of r.fed) done.set(f.convoy, convoyStatus(store, f.convoy).done);
     } finally {
       store.flush();
     }
@@ -129,13 +143,24 @@ const convoy: Part = {
     const max = Number(settingValue(maxKey, { townRoot: ctx.townRoot, env: ctx.env }));
     const cool = durationMs(settingValue(coolKey, { townRoot: ctx.townRoot, env: ctx.env }), coolKey);
     const now = Date.now();
-    const todo = r.fed.filter((f) => (feedCooldown.get(f.bead) ?? 0) <= now).slice(0, Math.max(0, max));
-    const fed = await feedConvoys(ctx.townRoot, todo, { env: ctx.env });
+    for (const id of [...feedSeen.keys()]) if (!done.has(id)) feedSeen.delete(id); // not stranded now
+    const todo = r.fed.filter((f) => {
+      const d = done.get(f.convoy) ?? 0;
+      const seen = feedSeen.get(f.convoy);
+      if (!seen) {
+        feedSeen.set(f.convoy, { since: now, done: d, fedAt: null });
+        return cool === 0;
+      }
+      const progressed = d > seen.done;
+      seen.done = d;
+      if (progressed) return true;
+      return now - seen.since >= cool && (seen.fedAt === null || now - seen.fedAt >= cool);
+    });
+    const fed = await feedConvoys(ctx.townRoot, todo.slice(0, Math.max(0, max)), { env: ctx.env });
     for (const f of fed) {
-      if (f.error) {
-        feedCooldown.set(f.bead, now + cool);
-        errors.push(`feed ${f.convoy} with ${f.bead}: ${f.error}`);
-      } else feedCooldown.delete(f.bead);
+      const seen = feedSeen.get(f.convoy);
+      if (seen) seen.fedAt = now;
+      if (f.error) errors.push(`feed ${f.convoy} with ${f.bead}: ${f.error}`);
     }
     for (const id of r.landed) ctx.log(`convoy ${id} landed`, { convoy: id });
     for (const f of fed) if (!f.error) ctx.log(`convoy ${f.convoy} fed ${f.bead} → ${f.agent}`, { ...f });

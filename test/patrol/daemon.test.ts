@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GT, run } from '../helpers.ts';
+import { BD, GT, run } from '../helpers.ts';
+import { FAKE_AGENT, killTmuxServer } from '../runtime/session-fixture.ts';
 import { makeTown, type Town } from '../town/town-fixture.ts';
 
 const started: Town[] = [];
@@ -231,6 +232,58 @@ test('the heartbeat ticks on its own (setting from the town settings); logs -n, 
   follow.kill('SIGINT');
   const code = await new Promise((res) => follow.on('close', res));
   assert.is(code, 0);
+  t.ok('daemon', 'stop');
+});
+
+test('a stranded convoy is fed: its next ready bead is slung to a polecat of its rig', async () => {
+  const socket = `gt-test-daemon-${process.pid}`;
+  process.on('exit', () => killTmuxServer(socket));
+  // Cooldown 0: feed at first sight (by default it waits feed_stranded_cooldown, so a convoy
+  // just created is not raced while its owner slings by hand).
+  const t = town({ GT_TMUX_SOCKET: socket, GT_CFG_OPERATIONAL__DEACON__FEED_STRANDED_COOLDOWN: '0s' });
+  t.ok('rig', 'add', 'myrig', t.src);
+  const settingsFile = path.join(t.root, 'settings', 'config.json');
+  const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+  settings.default_agent = 'fake';
+  settings.agents = {
+    fake: {
+      command: process.execPath,
+      args: [FAKE_AGENT],
+      env: { FAKE_AGENT_DIR: path.join(t.base, 'agent-logs') },
+      process_names: ['node'],
+      ready_prompt_prefix: '❯ ',
+    },
+  };
+  fs.mkdirSync(path.join(t.base, 'agent-logs'), { recursive: true });
+  fs.writeFileSync(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
+  const rigBead = (title: string) => {
+    const r = run(BD, ['create', title, '--json'], { cwd: path.join(t.root, 'myrig'), env: t.env });
+    if (r.code !== 0) throw new Error(r.stderr);
+    return r.json().id as string;
+  };
+  const a = rigBead('First');
+  const b = rigBead('Second');
+  t.ok('convoy', 'create', 'Feed me', a, b, '--json');
+  t.ok('daemon', 'start');
+  const show = (id: string) => {
+    const j = t.bd('show', id, '--json').json();
+    return Array.isArray(j) ? j[0] : j;
+  };
+  // One bead per convoy per tick; with no cooldown the next tick feeds the other one.
+  const assignees = await waitFor(
+    'both beads to be fed',
+    () => {
+      const who = [a, b].map((id) => show(id).assignee);
+      return who.every(Boolean) ? who : null;
+    },
+    15_000,
+  ).catch((e) => {
+    throw new Error(`${e.message}\n${logText(t)}`);
+  });
+  for (const who of assignees) assert.match(who, /^myrig\/polecats\//);
+  assert.is.not(assignees[0], assignees[1]);
+  const fedLines = logText(t).match(/convoy: convoy hq-cv-\w+ fed my-\w+ → myrig\/polecats\/\w+/g) ?? [];
+  assert.is(fedLines.length, 2);
   t.ok('daemon', 'stop');
 });
 
