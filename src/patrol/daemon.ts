@@ -495,13 +495,16 @@ export class Daemon {
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     await this.watcher?.close();
     if (this.ticking) await this.ticking;
+    if (!this.claimed) {
+      // Another instance owns the pid file and state.json: leave them alone.
+      this.log.write('warn', `daemon not started (${reason})`, { pid: process.pid });
+      return;
+    }
     this.state.ready = false;
     this.state.stopped = new Date().toISOString();
     this.saveState();
-    if (this.claimed) {
-      const info = readPidFile(this.townRoot);
-      if (info?.pid === process.pid) fs.rmSync(daemonPaths(this.townRoot).pid, { force: true });
-    }
+    const info = readPidFile(this.townRoot);
+    if (info?.pid === process.pid) fs.rmSync(daemonPaths(this.townRoot).pid, { force: true });
     this.log.write('info', `daemon stopped (${reason})`, { pid: process.pid });
   }
 }
@@ -515,13 +518,26 @@ export async function runDaemon(
   o: DaemonOptions & { signal?: AbortSignal } = {},
 ): Promise<Daemon> {
   const d = new Daemon(townRoot, o);
-  await d.start();
+  // A stray rejection in some part's background work is logged, never fatal to the daemon.
+  const onRejection = (e: unknown) =>
+    d.log.write('error', `unhandled rejection: ${(e as Error)?.message ?? e}`, {
+      stack: (e as Error)?.stack?.split('\n').slice(0, 6).join('\n'),
+    });
+  process.on('unhandledRejection', onRejection);
+  try {
+    await d.start();
+  } catch (e) {
+    await d.stop(`start failed: ${(e as Error)?.message ?? e}`);
+    process.off('unhandledRejection', onRejection);
+    throw e;
+  }
   await new Promise<void>((resolve) => {
     const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
     const done = (why: string) => {
       for (const s of signals) process.off(s, handlers[s]);
       o.signal?.removeEventListener('abort', onAbort);
       d.stop(why).then(resolve, resolve);
+      process.off('unhandledRejection', onRejection);
     };
     const handlers = Object.fromEntries(signals.map((s) => [s, () => done(s)])) as Record<string, () => void>;
     for (const s of signals) process.on(s, handlers[s]);

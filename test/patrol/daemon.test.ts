@@ -96,6 +96,13 @@ test('start, status, a second start refused with the pid, stop removes the pid f
   assert.is(again.code, 4);
   assert.match(again.stderr, new RegExp(`already running \\(pid ${st.pid}`));
   assert.is(status(t).pid, st.pid, 'the running daemon is untouched');
+  // A foreground run is refused the same way and leaves the running daemon's files alone.
+  const fg = t.gt('daemon', 'run');
+  assert.is(fg.code, 4);
+  assert.match(fg.stderr, new RegExp(`already running \\(pid ${st.pid}`));
+  const s2 = status(t);
+  assert.is(s2.pid, st.pid);
+  assert.is(s2.ready, true);
 
   const stop = t.ok('daemon', 'stop', '--json');
   assert.is(stop.stopped, true);
