@@ -757,8 +757,10 @@ async function conflictMR(ctx: RigCtx, e: Candidate, target: string, files: stri
     }
   }
   const msg = `MERGE_FAILED: branch=${e.branch} issue=${e.source_issue} type=conflict error=conflicts with ${target} in ${files.join(', ')}; resolution task ${made.task} — fix and resubmit with 'gt done'`;
-  const w = workerIdentity(e.worker);
-  if (w && !entry.slung_to?.includes('/')) await tell(ctx, w, msg);
+  // Once the task is slung, whoever has it resolves the conflict: the worker is not also told
+  // to (two agents on one branch); without a sling the worker gets the MERGE_FAILED.
+  const w = entry.slung_to ? null : workerIdentity(e.worker);
+  if (w) await tell(ctx, w, msg);
   await tell(ctx, { role: 'mayor' }, msg);
   await maybeEscalate(ctx, e.id, made.retries, 'conflict');
 }

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { listQueue as listNudges } from '../../src/nudge/queue.ts';
 import { GT } from '../helpers.ts';
 import { addRig, bead, polecat, refineryTown } from './fixture.ts';
 
@@ -112,6 +113,17 @@ test('conflict: task bead blocks the MR, slung back to the worker; resolve-union
   assert.is(m2.metadata?.last_conflict_sha, secondHead);
   assert.is(m2.metadata?.conflict_task_id, task.task);
   assert.match(t.ok('mq', 'status', mr2, '--json').queue.waiting, `blocked by ${task.task}`);
+  // The mayor hears of the conflict; the worker got the task on its hook instead of a nudge.
+  const conflictMsg = listNudges(t.root, 'hq-mayor').find((n) =>
+    n.message.includes(`branch=${second.branch}`),
+  );
+  assert.match(
+    conflictMsg?.message ?? '',
+    `type=conflict error=conflicts with main in shared.txt; resolution task ${task.task}`,
+  );
+  assert.not.ok(
+    listNudges(t.root, `${mr2.split('-')[0]}-slit`).some((n) => n.message.startsWith('MERGE_FAILED')),
+  );
   // Nothing more happens while the task is open.
   assert.equal((await rig.tick()).merged, []);
 
