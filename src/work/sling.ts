@@ -22,9 +22,9 @@ import {
 import { agentMeta, ensureAgentBead, updateAgentMeta } from '../town/agents.ts';
 import { actorOf, detectIdentity, type Identity, parseIdentity } from '../town/identity.ts';
 import { getRig, isDocked, isParked, type RigInfo, rigNames } from '../town/rigs.ts';
-import { settingValue } from '../town/settings.ts';
+import { durationMs, settingValue } from '../town/settings.ts';
 import { attachHook, clearHook, findHookIn, formulaLoaderFor } from './hook.ts';
-import { checkCaps, rollbackSpawn, type Spawned, spawnPolecat } from './spawn.ts';
+import { checkCaps, fetchOrigin, rollbackSpawn, type Spawned, spawnPolecat } from './spawn.ts';
 
 export interface SlingOptions {
   cwd: string;
@@ -54,7 +54,18 @@ export interface SlingItem {
   action: 'hooked' | 'already-hooked' | 'planned';
   molecule?: string;
   formula?: string;
-  polecat?: { name: string; worktree: string; branch: string; base: string; reused: boolean };
+  polecat?: {
+    name: string;
+    worktree: string;
+    branch: string;
+    base: string;
+    reused: boolean;
+    provisioned?: {
+      context_file: string | null;
+      overlay: string[];
+      setup: { command: string; ms: number }[];
+    };
+  };
   session?: { name: string; action: string; agent: string } | null;
   forced_from?: string;
 }
@@ -404,6 +415,11 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
               `${rig.name}/polecats/${target.name} already has ${held.beadId} on its hook; sling to the rig for a fresh polecat, or use --force`,
             );
         }
+        // The rig's origin first (spec §2.7): a failure is reported, not fatal.
+        if (!o.dryRun) {
+          const w = fetchOrigin(townRoot, rig);
+          if (w) warnings.push(w);
+        }
         const taken = new Set<string>();
         for (const c of todo) {
           const s = spawnPolecat(townRoot, rig, g, {
@@ -412,8 +428,12 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
             name: target.name,
             exclude: taken,
             dryRun: o.dryRun,
+            agent: o.agent,
+            env,
           });
           taken.add(s.name);
+          for (const w of s.provisioned?.warnings ?? [])
+            warnings.push(`${rig.name}/polecats/${s.name}: ${w}`);
           planned.push({
             beadId: c.id,
             title: g.byId.get(c.id)!.title,
@@ -617,7 +637,20 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
 
       // Sessions, only now that the hooks are committed. A start failure unslings that bead.
       const fresh = planned.filter((p) => p.spawned || p.who.role === 'polecat');
-      for (const p of fresh) {
+      // Batch spawns are spaced (spec §2.6: 2 s by default) so agents do not start all at once.
+      const spacing =
+        fresh.length > 1
+          ? durationMs(
+              settingValue('scheduler.spawn_delay', {
+                townRoot,
+                rig: target.kind === 'rig' ? target.rig.name : undefined,
+                env,
+              }),
+              'scheduler.spawn_delay',
+            )
+          : 0;
+      for (const [n, p] of fresh.entries()) {
+        if (n > 0 && spacing > 0) await new Promise((r) => setTimeout(r, spacing));
         const item = items.find((it) => it.bead === p.beadId)!;
         try {
           const r: LaunchResult = await startSession(townRoot, p.who, {
@@ -655,7 +688,22 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
 }
 
 function polecatInfo(s: Spawned) {
-  return { name: s.name, worktree: s.worktree, branch: s.branch, base: s.base, reused: s.reused };
+  return {
+    name: s.name,
+    worktree: s.worktree,
+    branch: s.branch,
+    base: s.base,
+    reused: s.reused,
+    ...(s.provisioned
+      ? {
+          provisioned: {
+            context_file: s.provisioned.context_file,
+            overlay: s.provisioned.overlay,
+            setup: s.provisioned.setup,
+          },
+        }
+      : {}),
+  };
 }
 
 // ---- unsling / release / hook ---------------------------------------------------------------

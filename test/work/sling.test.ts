@@ -20,7 +20,8 @@ process.on('exit', () => {
 function slingTown(): Town & { rigDir: string; socket: string; bead(title: string): string } {
   const socket = `gt-test-sling-${process.pid}-${++towns}`;
   sockets.push(socket);
-  const t = makeTown({ extraEnv: { GT_TMUX_SOCKET: socket } });
+  // No spacing between batch spawns here (scheduler.spawn_delay is 2s by default).
+  const t = makeTown({ extraEnv: { GT_TMUX_SOCKET: socket, GT_CFG_SCHEDULER__SPAWN_DELAY: '0s' } });
   t.ok('rig', 'add', 'myrig', t.src);
   const settingsFile = path.join(t.root, 'settings', 'config.json');
   const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
