@@ -138,6 +138,17 @@ export class DaemonLog {
     fs.mkdirSync(path.dirname(file), { recursive: true });
   }
 
+  /** Past `maxBytes`, the log becomes daemon.log.1 (one old copy kept) and a new one starts. */
+  rotate(maxBytes: number): boolean {
+    try {
+      if (maxBytes <= 0 || fs.statSync(this.file).size <= maxBytes) return false;
+      fs.renameSync(this.file, `${this.file}.1`);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   write(level: 'info' | 'warn' | 'error', msg: string, extra: Record<string, unknown> = {}): void {
     const entry = { ts: new Date().toISOString(), level, msg, ...extra };
     try {
@@ -206,6 +217,7 @@ export class Daemon {
   readonly log: DaemonLog;
   readonly heartbeatMs: number;
   readonly debounceMs: number;
+  readonly logMaxBytes: number;
   private state: DaemonState;
   private pending: Request = new Map();
   private reasons = new Set<string>();
@@ -228,6 +240,7 @@ export class Daemon {
     this.heartbeatMs = durationMs(settingValue(hbKey, ctx), hbKey);
     const dbKey = 'operational.daemon.debounce';
     this.debounceMs = durationMs(settingValue(dbKey, ctx) ?? '150ms', dbKey);
+    this.logMaxBytes = Number(settingValue('operational.daemon.log_max_bytes', ctx) ?? 0) || 0;
     if (!(this.heartbeatMs >= 100))
       throw new GtError(`setting ${hbKey} must be at least 100ms (gt config set ${hbKey} 3m)`);
     const r = spawnSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], {
@@ -474,6 +487,7 @@ export class Daemon {
       }
       ran.push(part.name);
     }
+    if (this.log.rotate(this.logMaxBytes)) this.log.write('info', `log rotated (${this.log.file}.1 kept)`);
     this.state.ticks++;
     this.state.tick_running = false;
     this.state.last_tick = new Date().toISOString();

@@ -41,7 +41,13 @@ export const DEFAULT_SETTINGS = {
       idle_poll: '15s',
       idle_notify_timeout: '3s',
     },
-    daemon: { heartbeat: '3m', patrol_interval: '5m', debounce: '150ms', stop_timeout: '30s' },
+    daemon: {
+      heartbeat: '3m',
+      patrol_interval: '5m',
+      debounce: '150ms',
+      stop_timeout: '30s',
+      log_max_bytes: 10485760,
+    },
     witness: {
       restart_backoff_base: '30s',
       restart_backoff_max: '10m',

@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BD, GT, run } from '../helpers.ts';
+import { DaemonLog } from '../../src/patrol/daemon.ts';
+import { BD, GT, run, tmpDir } from '../helpers.ts';
 import { FAKE_AGENT, killTmuxServer } from '../runtime/session-fixture.ts';
 import { makeTown, type Town } from '../town/town-fixture.ts';
 
@@ -130,9 +131,12 @@ test('a ledger change makes the daemon act at once (convoy lands); a throwing pa
   // The heartbeat is a minute away: only the ledger watcher can land it this soon.
   await waitFor('the convoy to land', () => t.ok('convoy', 'status', cv, '--json').status === 'closed', 5000);
   const took = Date.now() - t0;
-  const s = status(t);
-  assert.ok(s.ticks > before);
   assert.ok(took < 5000);
+  // That tick ends (state saved) after the landing is logged.
+  const s = await waitFor('the tick to end', () => {
+    const st = status(t);
+    return st.ticks > before && logText(t).includes(`convoy ${cv} landed`) ? st : null;
+  });
   assert.is(s.parts.refinery.last_ok, false);
   assert.match(s.parts.refinery.last_error, /injected fault at daemon:refinery/);
   assert.ok(s.parts.refinery.failures >= 2);
@@ -289,9 +293,25 @@ test('a stranded convoy is fed: its next ready bead is slung to a polecat of its
   });
   for (const who of assignees) assert.match(who, /^myrig\/polecats\//);
   assert.is.not(assignees[0], assignees[1]);
-  const fedLines = logText(t).match(/convoy: convoy hq-cv-\w+ fed my-\w+ → myrig\/polecats\/\w+/g) ?? [];
+  // The part logs each feed once its sling returned: wait for both lines.
+  const fedLines = await waitFor('two feed lines in the log', () => {
+    const m = logText(t).match(/convoy: convoy hq-cv-\w+ fed my-\w+ → myrig\/polecats\/\w+/g) ?? [];
+    return m.length >= 2 ? m : null;
+  });
   assert.is(fedLines.length, 2);
   t.ok('daemon', 'stop');
+});
+
+test('the log rotates past operational.daemon.log_max_bytes, keeping one old copy', () => {
+  const dir = tmpDir();
+  const log = new DaemonLog(path.join(dir, 'daemon.log'));
+  log.write('info', 'first');
+  assert.is(log.rotate(10_000), false, 'small enough');
+  assert.is(log.rotate(10), true);
+  assert.match(fs.readFileSync(path.join(dir, 'daemon.log.1'), 'utf8'), /"msg":"first"/);
+  assert.not.ok(fs.existsSync(path.join(dir, 'daemon.log')));
+  log.write('info', 'second');
+  assert.match(fs.readFileSync(path.join(dir, 'daemon.log'), 'utf8'), /"msg":"second"/);
 });
 
 test.run();
