@@ -172,6 +172,23 @@ const convoy: Part = {
   },
 };
 
+// ---- scheduler: dispatch queued work within capacity ------------------------------------------
+
+const scheduler: Part = {
+  name: 'scheduler',
+  async run(ctx) {
+    const { schedulerRun } = await import('./scheduler.ts');
+    const r = await schedulerRun(ctx.townRoot, { env: ctx.env });
+    if (r.paused) return { summary: 'paused', data: r };
+    if (r.skipped) return { summary: `skipped: ${r.skipped}`, data: r };
+    return {
+      summary: `${r.dispatched.length} dispatched, ${r.failed.length} failed (${r.ready} ready, capacity ${r.capacity})`,
+      data: r,
+      errors: r.failed.map((f) => `${f.bead}: ${f.error}${f.circuit_broken ? ' (circuit broken)' : ''}`),
+    };
+  },
+};
+
 // ---- escalation staleness ---------------------------------------------------------------------
 
 const escalations: Part = {
@@ -262,7 +279,7 @@ const maintenance: Part = {
 };
 
 /** The parts in the order a full tick runs them. */
-export const PARTS: Part[] = [witness, refinery, convoy, escalations, nudges, maintenance];
+export const PARTS: Part[] = [witness, refinery, convoy, scheduler, escalations, nudges, maintenance];
 
 export const PART_NAMES = PARTS.map((p) => p.name);
 

@@ -143,6 +143,7 @@ test('a ledger change makes the daemon act at once (convoy lands); a throwing pa
   assert.is(s.parts.convoy.last_ok, true);
   assert.match(logText(t), new RegExp(`convoy: convoy ${cv} landed`));
   assert.ok(s.parts.witness.runs >= 1, 'the startup tick ran every part');
+  assert.ok(s.parts.scheduler.runs >= 2, 'a ledger change runs the scheduler too');
   assert.match(logText(t), /"level":"error","msg":"refinery failed: injected fault/);
   assert.match(logText(t), /\(ledger\)/);
   // The text status names the failing part.
