@@ -11,6 +11,7 @@ import { ConflictError, GtError, NotFoundError, UsageError } from '../errors.ts'
 import { cook } from '../formula/cook.ts';
 import { instantiate } from '../formula/molecule.ts';
 import { loadCodec } from '../ledger/codec.ts';
+import { createContextTx, openContextFor, schedulerDeferring } from '../patrol/scheduler.ts';
 import {
   type LaunchResult,
   parseAgentAddress,
@@ -44,6 +45,10 @@ export interface SlingOptions {
   dryRun?: boolean;
   /** Hook and provision, but do not start sessions (tests, and a later `gt up`). */
   noStart?: boolean;
+  /** The convoy already tracking the bead (the scheduler's dispatch): recorded, none created. */
+  convoyId?: string;
+  /** Dispatched by the scheduler: never deferred again. */
+  fromScheduler?: boolean;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -51,7 +56,10 @@ export interface SlingItem {
   bead: string;
   title: string;
   agent: string;
-  action: 'hooked' | 'already-hooked' | 'planned';
+  /** scheduled: a sling context was queued (scheduler.max_polecats > 0), nothing hooked yet. */
+  action: 'hooked' | 'already-hooked' | 'planned' | 'scheduled' | 'already-scheduled';
+  /** The sling context (deferred dispatch). */
+  context?: string;
   molecule?: string;
   formula?: string;
   polecat?: {
@@ -401,6 +409,17 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
           : undefined));
     if (formulaName) loader.resolve(formulaName); // a clear NotFound before anything is written
 
+    // Deferred dispatch (spec §2.6 step 2, §6): a sling context per bead instead of a polecat.
+    if (target.kind === 'rig' && !target.name && !o.fromScheduler && schedulerDeferring(townRoot, env)) {
+      return deferToScheduler(store, target.rig, todo, items, {
+        o,
+        formulaName,
+        convoyMod: makeConvoy ? convoyMod : null,
+        warnings,
+        titleOf: (id) => g.byId.get(id)!.title,
+      });
+    }
+
     // Spawn polecats (worktrees, names) before the transaction; undone if it does not land.
     const planned: Planned[] = [];
     try {
@@ -533,6 +552,7 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
           if (o.args !== undefined) meta.attached_args = o.args;
           if (pr && Object.keys(o.vars ?? {}).length) meta.attached_vars = o.vars;
           if (o.merge) meta.merge_strategy = o.merge;
+          if (o.convoyId) meta.convoy_id = o.convoyId;
           if (!formulaName) delete meta.attached_molecule;
           hooked.metadata = meta;
           tx.put(hooked);
@@ -685,6 +705,93 @@ export async function sling(townRoot: string, opts: SlingOptions): Promise<Sling
   } finally {
     store.flush();
   }
+}
+
+/** The deferred path: sling contexts (and the auto-convoy) in one commit; the work beads untouched. */
+function deferToScheduler(
+  store: BeadStore,
+  rig: RigInfo,
+  todo: { id: string }[],
+  items: SlingItem[],
+  x: {
+    o: SlingOptions;
+    formulaName: string | undefined;
+    convoyMod: { createConvoyTx: ConvoyFn } | null;
+    warnings: string[];
+    titleOf: (id: string) => string;
+  },
+): SlingResult {
+  const { o } = x;
+  if (o.dryRun) {
+    for (const c of todo)
+      items.push({ bead: c.id, title: x.titleOf(c.id), agent: rig.name, action: 'planned' });
+    x.warnings.push('scheduler.max_polecats > 0: the beads would be queued for the scheduler');
+    return { items, dry_run: true, warnings: x.warnings };
+  }
+  let convoyId: string | undefined;
+  store.transact(
+    todo.length === 1
+      ? `sling ${todo[0].id}: scheduled for ${rig.name}`
+      : `sling ${todo.length} beads: scheduled for ${rig.name}`,
+    (tx) => {
+      const existing = new Map(todo.map((c) => [c.id, openContextFor(tx, c.id)]));
+      const fresh = todo.filter((c) => !existing.get(c.id));
+      if (x.convoyMod && fresh.length) {
+        const cv = x.convoyMod.createConvoyTx(tx, {
+          name:
+            fresh.length === 1
+              ? `Work: ${x.titleOf(fresh[0].id)}`
+              : `Batch: ${fresh.length} beads to ${rig.name}`,
+          issues: fresh.map((c) => c.id),
+          owner: tx.actor,
+          ...(o.merge && o.merge !== 'no_merge' ? { merge: o.merge } : {}),
+          ...(o.baseBranch ? { baseBranch: o.baseBranch } : {}),
+        });
+        convoyId = cv.id;
+      }
+      for (const [order, c] of todo.entries()) {
+        const had = existing.get(c.id);
+        if (had) {
+          items.push({
+            bead: c.id,
+            title: x.titleOf(c.id),
+            agent: rig.name,
+            action: 'already-scheduled',
+            context: had,
+          });
+          continue;
+        }
+        const ctx = createContextTx(
+          tx,
+          {
+            work_bead_id: c.id,
+            target_rig: rig.name,
+            formula: x.formulaName ?? null,
+            args: o.args ?? null,
+            vars: o.vars ?? {},
+            merge: o.merge && o.merge !== 'no_merge' ? o.merge : null,
+            convoy: convoyId ?? null,
+            base_branch: o.baseBranch ?? null,
+            no_merge: o.merge === 'no_merge',
+            account: null,
+            agent: o.agent ?? null,
+            hook_raw_bead: !!o.hookRawBead,
+            owned: false,
+            mode: null,
+          },
+          order,
+        );
+        items.push({
+          bead: c.id,
+          title: x.titleOf(c.id),
+          agent: rig.name,
+          action: 'scheduled',
+          context: ctx.id,
+        });
+      }
+    },
+  );
+  return { items, ...(convoyId ? { convoy: convoyId } : {}), dry_run: false, warnings: x.warnings };
 }
 
 function polecatInfo(s: Spawned) {

@@ -16,6 +16,7 @@ import { nudgeCommands } from './nudge.ts';
 import { patrolCommands } from './patrol.ts';
 import { primeCommand } from './prime.ts';
 import { rigCommands } from './rigs.ts';
+import { schedulerCommand } from './scheduler.ts';
 import { slingCommands } from './sling.ts';
 import { statusCommands } from './status.ts';
 import { townCommands } from './town.ts';
@@ -60,5 +61,6 @@ export const gtProgram: Program = {
     daemonCommand,
     mqCommand,
     ...patrolCommands,
+    schedulerCommand,
   ]),
 };

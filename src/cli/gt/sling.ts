@@ -92,6 +92,12 @@ export const slingCommand: CommandDef = {
         lines.push(`${c.dim('=')} ${it.bead} is already on ${it.agent}'s hook`);
         continue;
       }
+      if (it.action === 'scheduled' || it.action === 'already-scheduled') {
+        lines.push(
+          `${c.yellow('⏳')} ${it.bead} ${it.action === 'scheduled' ? 'scheduled' : 'already scheduled'} for ${it.agent} (sling context ${it.context}); \`gt scheduler run\` dispatches it when there is capacity`,
+        );
+        continue;
+      }
       const mark = it.action === 'planned' ? c.yellow('→') : c.green('✓');
       lines.push(
         `${mark} ${it.bead} ${it.title ? `"${it.title}" ` : ''}→ ${it.agent}${it.forced_from ? ` (taken from ${it.forced_from})` : ''}`,
