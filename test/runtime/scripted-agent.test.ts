@@ -293,6 +293,62 @@ test('bad options are refused with a clear message', async () => {
   assert.match(t.gt(['agent', '--help']).stdout, /gt agent scripted/);
 });
 
+test('bad-commit fires once per issue and step: a second run of the same step commits no bad file', async () => {
+  const t = makeTown();
+  const { work } = await hookWork(t);
+  const env = {
+    GT_SCRIPTED_FAIL: 'bad-commit:b',
+    GT_SCRIPTED_EXIT_IDLE: '1',
+    GT_SCRIPTED_DONE_CMD: '["true"]',
+  };
+  const first = startAgent(t, env);
+  assert.is(await first.exited, 0, first.output());
+  assert.ok(fs.existsSync(path.join(t.worktree, 'GT_BAD_COMMIT-b.txt')));
+  // The fix, then the same step again (a fresh molecule for the same bead).
+  t.wt('rm', '-q', 'GT_BAD_COMMIT-b.txt');
+  t.wt('commit', '-q', '-m', 'fix');
+  const again = t.ok('mol', 'pour', 'test-work', '--json').new_epic_id as string;
+  await attach(t, work, { molecule: again, formula: 'test-work' });
+  const second = startAgent(t, env);
+  assert.is(await second.exited, 0, second.output());
+  assert.match(second.output(), new RegExp(`bad-commit:${work}:b already happened once; not again`));
+  assert.not.ok(fs.existsSync(path.join(t.worktree, 'GT_BAD_COMMIT-b.txt')));
+  assert.is(t.wt('log', '--format=%s', '-1', '--', 'GT_BAD_COMMIT-b.txt').trim(), 'fix');
+});
+
+test('MERGE_FAILED while idle: back on the branch, bad file removed, fix committed, finish with --issue', async () => {
+  const t = makeTown();
+  const { work } = await hookWork(t);
+  const branch = `polecat/nux/${work}@x`;
+  const mark = path.join(t.base, 'finish-args');
+  const finish = JSON.stringify([
+    process.execPath,
+    '-e',
+    `require('fs').appendFileSync(${JSON.stringify(mark)}, process.argv.slice(1).join(' ') + '\\n')`,
+    '--',
+  ]);
+  const agent = startAgent(t, { GT_SCRIPTED_FAIL: 'bad-commit:c', GT_SCRIPTED_DONE_CMD: finish });
+  await agent.waitFor(/Finished\. Waiting for the next job\./);
+  // As gt done would leave it: off the branch, nothing on the hook.
+  t.wt('checkout', '-q', '--detach', 'main');
+  t.ok('update', work, '-s', 'in_progress');
+  agent.send(
+    `[nudge from myrig/refinery] MERGE_FAILED: branch=${branch} issue=${work} type=gate error=GT_BAD_COMMIT-c.txt:1: leftover conflict marker — fix and resubmit with 'gt done'`,
+  );
+  await agent.waitFor(/Resubmitted \S+\. Waiting for the next job\./);
+  assert.is(t.wt('branch', '--show-current').trim(), branch);
+  assert.not.ok(fs.existsSync(path.join(t.worktree, 'GT_BAD_COMMIT-c.txt')));
+  assert.is(t.wt('log', '-1', '--format=%s').trim(), `Fix: gate failure (${work})`);
+  assert.is(t.wt('status', '--porcelain').trim(), '');
+  // The first finish had no arguments; the resubmission names the issue.
+  assert.is(fs.readFileSync(mark, 'utf8'), `\n--issue ${work}\n`);
+  // A nudge naming a branch that does not exist is reported, not fatal.
+  agent.send(`MERGE_FAILED: branch=polecat/nux/nope issue=${work} type=gate`);
+  await agent.waitFor(/cannot resubmit \S+: git checkout polecat\/nux\/nope failed/);
+  agent.send('quit');
+  assert.is(await agent.exited, 0);
+});
+
 test.after.each(killAgents);
 
 test.run();
