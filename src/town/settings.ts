@@ -15,6 +15,8 @@ export const DEFAULT_SETTINGS = {
   agent_email_domain: 'gastown.local',
   convoy: { notify_on_complete: true },
   scheduler: { max_polecats: 0, batch_size: 5, spawn_delay: '2s' },
+  // Polecat worktree provisioning (src/work/spawn.ts); context_file "auto" = by the agent's CLI.
+  polecat: { context_file: 'auto', setup_command: '', setup_timeout: '5m', fetch_timeout: '60s' },
   operational: {
     session: {
       start_timeout: '60s',

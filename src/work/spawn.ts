@@ -9,7 +9,8 @@
 // in `.repo.git` count even before they reach origin).
 // Provisioning (spec §2.7), in the new or reused worktree, after the branch is checked out:
 // - the agent's context file (CLAUDE.md for claude, GEMINI.md for gemini, AGENTS.md for the
-//   other CLIs, none for the scripted agent; setting `polecat.context_file` overrides, "" = none)
+//   other CLIs, none for the scripted agent; setting `polecat.context_file`: "auto" (default),
+//   a path, or "" for none)
 //   rendered from templates/roles/polecat.md, unless the repository tracks its own;
 // - the rig overlay `<rig>/.runtime/overlay/` copied in (tracked files are never overwritten);
 // - what was written is listed in the repository's info/exclude, so it is never committed;
@@ -388,7 +389,7 @@ export function provisionWorktree(
   // 1. The agent's context file.
   const configured = settingValue<unknown>('polecat.context_file', ctx);
   let ctxFile: string | null;
-  if (typeof configured === 'string') ctxFile = configured.trim() || null;
+  if (typeof configured === 'string' && configured.trim() !== 'auto') ctxFile = configured.trim() || null;
   else {
     const provider = providerOf(townRoot, rig, s.name, o);
     ctxFile = provider ? contextFileFor(provider) : null;

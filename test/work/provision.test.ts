@@ -163,8 +163,13 @@ test('an unreachable origin is a warning, and the polecat starts from what .repo
   const repoGit = path.join(t.rigDir, '.repo.git');
   t.git(t.root, '--git-dir', repoGit, 'remote', 'set-url', 'origin', path.join(t.base, 'gone.git'));
   const id = t.bead('Offline');
-  const r = t.ok('sling', id, 'myrig', '--no-start', '--no-convoy', '--json');
+  const both = t.gt('sling', id, 'myrig', '--no-start', '--merge', 'mr', '--no-merge');
+  assert.is(both.code, 2);
+  assert.match(both.stderr, /--merge and --no-merge exclude each other/);
+  const r = t.ok('sling', id, 'myrig', '--no-start', '--no-convoy', '--no-merge', '--json');
   assert.is(r.items[0].action, 'hooked');
+  // --no-merge is stored for gt done (strategy no_merge).
+  assert.is(t.show(id).metadata.merge_strategy, 'no_merge');
   assert.ok(
     r.warnings.some((w: string) => /git fetch origin in .* failed .*polecats start from what/.test(w)),
     r.warnings,
