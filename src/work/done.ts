@@ -445,13 +445,16 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
         }
       }
       const agent = ensureAgentBead(tx, id, rig.prefix);
+      // Finishing an older issue (a resubmission) while other work is on the hook: that hook
+      // and the agent's state stay as they are.
+      const otherHook = !!hook && !onHook;
       updateAgentMeta(tx, agent.id, {
-        agent_state: exit === 'ESCALATED' ? 'stuck' : 'idle',
-        ...(exit === 'DEFERRED' ? {} : { hook_bead: null }),
+        ...(otherHook ? {} : { agent_state: exit === 'ESCALATED' ? 'stuck' : 'idle' }),
+        ...(exit === 'DEFERRED' || otherHook ? {} : { hook_bead: null }),
         exit_type: exit,
         mr_id: mrId,
         active_mr: mrId,
-        branch,
+        ...(otherHook ? {} : { branch }),
         merge_strategy: handOver ? strategy : null,
         completion_time: tx.now,
       });
@@ -492,7 +495,17 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
 
     // Sandbox sync.
     let sandbox = 'kept (DEFERRED)';
-    if (exit !== 'DEFERRED')
+    // With other work on the hook, the sandbox goes back to that work's branch instead.
+    const hookBranch =
+      hook && !onHook
+        ? (store.summary(agentId)?.metadata as Record<string, unknown> | undefined)?.branch
+        : undefined;
+    if (exit !== 'DEFERRED' && typeof hookBranch === 'string' && hookBranch && hookBranch !== branch) {
+      sandbox =
+        dirtyFiles(worktree).length === 0 && git(worktree, ['checkout', '--quiet', hookBranch]).code === 0
+          ? `back on ${hookBranch} (the work on your hook)`
+          : `left on ${branch} (could not return to ${hookBranch})`;
+    } else if (exit !== 'DEFERRED')
       sandbox = syncSandbox(worktree, rig.default_branch, branch, sharedRepo, warnings);
     // A directly merged branch is spent: removed from .repo.git (CAS on its commit) once free.
     if (mergedSha && !sandbox.startsWith('left on')) {

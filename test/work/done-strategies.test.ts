@@ -259,4 +259,41 @@ test('resubmission: after a failed merge, gt done --issue on the branch files a 
   assert.is(show('my-myrig-polecat-fix').metadata.agent_state, 'idle');
 });
 
+test('resubmitting an older issue while other work is on the hook leaves that hook and branch alone', () => {
+  const p = polecat('two');
+  p.commit('x.txt');
+  const first = p.done('--json').json();
+  // New work arrives on the hook, on its own branch.
+  const y = bdJson('create', 'Next job for two', '-p', '2').id as string;
+  assert.is(t.bd('update', y, '-s', 'hooked', '-a', 'myrig/polecats/two').code, 0);
+  const yBranch = `polecat/two/${y}@y`;
+  t.git(p.wt, 'checkout', '-q', '-b', yBranch, 'main');
+  assert.is(
+    t.bd(
+      'update',
+      'my-myrig-polecat-two',
+      '--set-metadata',
+      `branch=${yBranch}`,
+      '--set-metadata',
+      'agent_state=working',
+    ).code,
+    0,
+  );
+  // MERGE_FAILED for the first issue: fix it on its branch and resubmit.
+  t.git(p.wt, 'checkout', '-q', p.branch);
+  p.commit('x.txt', 'fixed\n');
+  const r = p.done('--issue', p.bead, '--json');
+  assert.is(r.code, 0, r.stderr);
+  const j = r.json();
+  assert.equal(j.superseded, [first.mr]);
+  assert.match(j.sandbox, /back on polecat\/two\//);
+  assert.is(t.git(p.wt, 'symbolic-ref', '--short', 'HEAD').trim(), yBranch);
+  const w = show(y);
+  assert.is(w.status, 'hooked');
+  assert.is(w.assignee, 'myrig/polecats/two');
+  const agent = show('my-myrig-polecat-two').metadata;
+  assert.is(agent.agent_state, 'working');
+  assert.is(agent.branch, yBranch);
+});
+
 test.run();
