@@ -34,7 +34,8 @@
 // setting merge_queue.merge_strategy, else `mr`:
 //   mr        the path above: branch in .repo.git, MR bead, the refinery merges.
 //   direct    gt itself squashes the branch onto the target in .repo.git (merge-tree, no
-//             worktree) and moves the target with compare-and-swap; no MR; the work bead and
+//             worktree) and moves the target with compare-and-swap (then pushes it on to origin
+//             when merge_queue.auto_push, best effort); no MR; the work bead and
 //             molecule are closed and the witness told. When the target moved and the change
 //             does not apply cleanly, refused with nothing written. This is the one way a
 //             polecat's work reaches the default branch without the refinery: the pre-push
@@ -488,6 +489,20 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
       mr: tx.mrId,
       fileMR: fileMR && !tx.reused,
     });
+    // direct: origin follows, as after a refinery merge (merge_queue.auto_push); best effort.
+    if (mergedSha && getSetting('merge_queue.auto_push', { townRoot, rig: rig.name }).value !== false) {
+      const url = git(repoGit, ['remote', 'get-url', '--push', 'origin']);
+      if (url.code === 0 && url.stdout.trim()) {
+        const r = git(repoGit, ['push', '--quiet', 'origin', `${mergedSha}:refs/heads/${target}`], {
+          ...env,
+          GIT_TERMINAL_PROMPT: '0',
+        });
+        if (r.code !== 0)
+          warnings.push(
+            `${target} moved in the rig's repository but the push to origin failed (${r.stderr.trim().split('\n').slice(-1)[0] || `exit ${r.code}`}); the refinery's next push carries it`,
+          );
+      }
+    }
     if (handOver && strategy === 'no_merge') {
       const to = typeof workMeta.dispatched_by === 'string' ? workMeta.dispatched_by : 'mayor/';
       notified.reviewer = await readyForReviewMail(townRoot, id, to, issue, branch);

@@ -88,6 +88,8 @@ test('direct: squashed onto main in .repo.git, no MR, bead and molecule closed, 
   p.commit('a.txt');
   p.commit('b.txt');
   const oldMain = repo('rev-parse', 'main');
+  // origin (the source repository) accepts the push of its checked-out branch.
+  t.git(t.src, 'config', 'receive.denyCurrentBranch', 'updateInstead');
   const r = p.done('--json');
   assert.is(r.code, 0, r.stderr);
   const j = r.json();
@@ -99,6 +101,9 @@ test('direct: squashed onto main in .repo.git, no MR, bead and molecule closed, 
   assert.is(repo('rev-parse', 'main'), j.merged_sha);
   assert.is(repo('rev-parse', `${j.merged_sha}^`), oldMain);
   assert.is(repo('log', '-1', '--format=%an', 'main'), 'dix');
+  // ...and went on to origin (merge_queue.auto_push).
+  assert.equal(j.warnings, []);
+  assert.is(t.git(t.src, 'rev-parse', 'main').trim(), j.merged_sha);
   assert.match(repo('log', '-1', '--format=%s', 'main'), new RegExp(`Work for dix \\(${p.bead}\\)`));
   assert.equal(repo('ls-tree', '--name-only', 'main').split('\n').sort(), ['README.md', 'a.txt', 'b.txt']);
   // The refinery's worktree (on main, clean) followed the move.
