@@ -1,11 +1,13 @@
 // gt done [--status COMPLETED|ESCALATED|DEFERRED] [--issue ID] [--target BRANCH]: a polecat's
-// completion (src/work/done.ts; loaded lazily).
+// completion (src/work/done.ts; loaded lazily). `--issue` also resubmits an older issue after a
+// failed merge (run on that issue's branch).
 import { requireTown } from '../../town/paths.ts';
 import type { CommandDef } from '../framework.ts';
 
 export const doneCommand: CommandDef = {
   name: 'done',
-  summary: 'Polecats: push your branch, file the merge request, notify refinery and witness, go idle',
+  summary:
+    'Polecats: hand in your branch (a merge request, or the merge strategy slung with: direct, local, no_merge), notify, go idle',
   usage: 'gt done [--status COMPLETED|ESCALATED|DEFERRED] [--issue ID] [--target BRANCH] [--json]',
   args: [0, 0],
   options: {
@@ -13,7 +15,7 @@ export const doneCommand: CommandDef = {
     issue: {
       type: 'string',
       arg: 'ID',
-      desc: 'the issue finished (default: the hook, then the branch name)',
+      desc: 'the issue finished (default: the hook, then the branch name); resubmits after MERGE_FAILED',
     },
     target: {
       type: 'string',
