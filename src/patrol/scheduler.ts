@@ -10,7 +10,8 @@
 // description (version, work_bead_id, target_rig, formula, args, vars, enqueued_at, merge,
 // convoy, base_branch, no_merge, account, agent, hook_raw_bead, owned, mode, dispatch_failures,
 // last_failure). The work bead itself is not touched; an open context for a bead makes a second
-// sling of it a no-op.
+// sling of it a no-op. Only slings to a rig (fresh polecats) are deferred: a named polecat, crew,
+// the mayor or self get the work at once, and so does the scheduler's own dispatch.
 //
 // A dispatch cycle (`gt scheduler run`, or the daemon each heartbeat via `schedulerRun`), under
 // the lock file `.runtime/scheduler-dispatch.lock` (a second cycle at the same time skips):
