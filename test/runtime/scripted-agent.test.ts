@@ -349,6 +349,38 @@ test('MERGE_FAILED while idle: back on the branch, bad file removed, fix committ
   assert.is(await agent.exited, 0);
 });
 
+test('MERGE_FAILED type=conflict: the branch is rebased onto its target; a conflicting rebase is aborted and reported', async () => {
+  const t = makeTown();
+  const { work } = await hookWork(t);
+  const branch = `polecat/nux/${work}@x`;
+  const agent = startAgent(t, { GT_SCRIPTED_DONE_CMD: '["true"]' });
+  await agent.waitFor(/Finished\. Waiting for the next job\./);
+  // main moves on with an unrelated change while the polecat waits.
+  const onMain = (file: string, text: string) => {
+    t.wt('checkout', '-q', 'main');
+    fs.writeFileSync(path.join(t.worktree, file), text);
+    t.wt('add', file);
+    t.wt('-c', 'user.name=other', '-c', 'user.email=o@x', 'commit', '-q', '-m', `main: ${file}`);
+    t.wt('checkout', '-q', '--detach', 'main');
+  };
+  onMain('other.txt', 'other\n');
+  agent.send(`MERGE_FAILED: branch=${branch} issue=${work} type=conflict error=needs rebase`);
+  await agent.waitFor(/Resubmitted \S+\./);
+  assert.match(agent.output(), /rebased polecat\/nux\/\S+ onto main/);
+  assert.is(t.wt('branch', '--show-current').trim(), branch);
+  assert.is(spawnSync('git', ['merge-base', '--is-ancestor', 'main', 'HEAD'], { cwd: t.worktree }).status, 0);
+  // Now a real conflict: main changes a file the branch changed too.
+  t.wt('checkout', '-q', '--detach', 'main');
+  onMain('one.txt', 'not one\n');
+  const head = t.wt('rev-parse', branch).trim();
+  agent.send(`MERGE_FAILED: branch=${branch} issue=${work} type=conflict error=CONFLICT one.txt`);
+  await agent.waitFor(/cannot resubmit \S+: rebase onto main conflicts/);
+  assert.is(t.wt('rev-parse', branch).trim(), head, 'branch unchanged');
+  assert.is(t.wt('status', '--porcelain').trim(), '', 'rebase aborted');
+  agent.send('quit');
+  assert.is(await agent.exited, 0);
+});
+
 test.after.each(killAgents);
 
 test.run();
