@@ -20,7 +20,7 @@
 //   GT_SCRIPTED_POLL_MS        how often an idle agent re-reads its hook (default 2000)
 //   GT_SCRIPTED_DONE_CMD       finishing command as a JSON argv array, e.g. ["gt","done"] (no shell)
 //   GT_SCRIPTED_EXIT_IDLE=1    exit 0 instead of waiting when there is nothing to do
-//   GT_SCRIPTED_FAIL           comma-separated faults, each `<kind>:<step>` where <step> is a step
+//   GT_SCRIPTED_FAIL           (or the hooked bead's metadata `scripted_fail`) comma-separated faults, each `<kind>:<step>` where <step> is a step
 //                              bead id or a formula step id:
 //     exit:<step>        claim the step, then exit with code 3 (a crash mid-molecule)
 //     hang:<step>        claim the step, then stop responding (no input, no heartbeats)
@@ -438,13 +438,23 @@ class ScriptedAgent {
 
   // ---- the loop ----------------------------------------------------------------------------
 
-  private faultFor(step: StepProgress, molecule: string): FaultKind | undefined {
+  /** A fault from GT_SCRIPTED_FAIL, or from the hooked bead's `scripted_fail` metadata (same
+   * syntax; lets one bead of many misbehave, as `gt demo` does). */
+  private faultFor(step: StepProgress, molecule: string, beadFaults?: unknown): FaultKind | undefined {
+    let faults = this.faults;
+    if (typeof beadFaults === 'string') {
+      try {
+        faults = new Map([...this.faults, ...parseFaults(beadFaults)]);
+      } catch (e) {
+        this.say(`ignoring the bead's scripted_fail: ${(e as Error).message}`);
+      }
+    }
     const names = [
       step.id,
       step.step,
       step.id.startsWith(`${molecule}.`) ? step.id.slice(molecule.length + 1) : undefined,
     ];
-    for (const n of names) if (n && this.faults.has(n)) return this.faults.get(n);
+    for (const n of names) if (n && faults.has(n)) return faults.get(n);
     return undefined;
   }
 
@@ -621,7 +631,7 @@ class ScriptedAgent {
     this.say(
       `▶ step ${p.completed + 1}/${p.total} ${step.id}${step.step ? ` [${step.step}]` : ''}: ${step.title}${alreadyMine && this.closedHere === 0 ? ' (resuming)' : ''}`,
     );
-    const fault = this.faultFor(step, hook.molecule);
+    const fault = this.faultFor(step, hook.molecule, hook.bead.metadata?.scripted_fail);
     if (fault === 'exit') {
       this.say(`GT_SCRIPTED_FAIL: exiting with code ${EXIT_FAULT} at ${step.id}`);
       this.heartbeat('exiting', { step: step.id, bead: hook.bead.id });

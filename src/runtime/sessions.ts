@@ -39,7 +39,7 @@ import {
   requireInstalled,
   resolveAgent,
 } from './presets.ts';
-import { type PaneInfo, pidAlive, Tmux, validateSessionName } from './tmux.ts';
+import { type PaneInfo, pidAlive, shellQuote, Tmux, validateSessionName } from './tmux.ts';
 
 export type Liveness = 'alive' | 'dead' | 'zombie';
 
@@ -406,6 +406,32 @@ function ownerEmail(townRoot: string): string | undefined {
   }
 }
 
+/**
+ * `<town>/.runtime/bin/{gt,bd}`: tiny scripts running this installation's bundles with this
+ * node, so agents (and the step commands they run) find `gt done`, `bd close`... on their PATH
+ * whether or not the package is installed globally. Rewritten only when they change.
+ */
+export function commandShims(townRoot: string): string {
+  const dir = path.join(townPaths(townRoot).runtimeDir, 'bin');
+  const dist = path.dirname(gtBinPath({ check: false }));
+  fs.mkdirSync(dir, { recursive: true });
+  for (const name of ['gt', 'bd']) {
+    const text = `#!/bin/sh\nexec ${shellQuote(process.execPath)} ${shellQuote(path.join(dist, `${name}.mjs`))} "$@"\n`;
+    const file = path.join(dir, name);
+    let old = '';
+    try {
+      old = fs.readFileSync(file, 'utf8');
+    } catch {}
+    if (old !== text) {
+      // Executable before it appears under its name: a starting agent never sees it half made.
+      const tmp = `${file}.tmp.${process.pid}`;
+      fs.writeFileSync(tmp, text, { mode: 0o755 });
+      fs.renameSync(tmp, file);
+    }
+  }
+  return dir;
+}
+
 function sessionEnv(
   townRoot: string,
   t: AgentTarget,
@@ -415,10 +441,11 @@ function sessionEnv(
   extra: Record<string, string>,
   caller: NodeJS.ProcessEnv,
 ): Record<string, string> {
+  const shims = commandShims(townRoot);
   const env: Record<string, string> = {
     // The tmux server keeps the environment of whoever started it: the agent gets the PATH
-    // (and HOME) it was found with instead.
-    ...(caller.PATH ? { PATH: caller.PATH } : {}),
+    // (and HOME) it was found with instead, with `gt` and `bd` of this installation first.
+    PATH: caller.PATH ? `${shims}${path.delimiter}${caller.PATH}` : shims,
     ...(caller.HOME ? { HOME: caller.HOME } : {}),
     ...agentEnv(t.id, townRoot, {
       rigPrefix: t.prefix,

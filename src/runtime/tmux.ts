@@ -125,11 +125,14 @@ export function shellQuote(word: string): string {
 }
 
 /** A session command tmux will exec directly, never through `sh -c` (rule 2 above). */
-export function execArgv(command: string[]): string[] {
+export function execArgv(command: string[], env?: Record<string, string>): string[] {
   if (command.length === 0 || !command[0]) throw new UsageError('an agent command cannot be empty');
-  if (command.length > 1) return command;
+  // tmux gives a new pane the server's PATH whatever `-e PATH=...` says (measured with tmux
+  // 3.3), so a PATH of our own goes through env(1), as an argument, never through a shell.
+  const pathVar = env?.PATH !== undefined ? [`PATH=${env.PATH}`] : [];
+  if (command.length > 1 && !pathVar.length) return command;
   if (command[0].includes('=')) throw new UsageError(`invalid command ${JSON.stringify(command[0])}`);
-  return ['env', '--', command[0]];
+  return ['env', '--', ...pathVar, ...command];
 }
 
 /** Where an executable is on PATH (or the path itself when it has a slash), else null. */
@@ -252,7 +255,7 @@ export class Tmux {
       validateEnvName(k);
       args.push('-e', `${k}=${v}`);
     }
-    args.push('--', ...execArgv(o.command));
+    args.push('--', ...execArgv(o.command, o.env));
     // Chained in one invocation so the options exist before the server reaps a quick death.
     const cmds: string[][] = [args];
     if (o.remainOnExit) cmds.push(['set-option', '-w', '-t', `=${o.name}:`, 'remain-on-exit', 'on']);
@@ -389,7 +392,7 @@ export class Tmux {
       validateEnvName(k);
       args.push('-e', `${k}=${v}`);
     }
-    args.push('--', ...execArgv(o.command));
+    args.push('--', ...execArgv(o.command, o.env));
     this.run([args]);
   }
 

@@ -2,6 +2,7 @@
 // alive, becomes a zombie when its process is killed (the death is recorded by the pane-died
 // hook), restarts, and stops; inject/peek/capture, attach off a terminal, and the claude preset
 // (auto) with its settings file passed by --settings.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -113,6 +114,14 @@ test('every role starts with its identity, working directory and beacon, and is 
     assert.is(b.metadata.session, r.session);
     assert.is(b.metadata.agent, 'fake');
   }
+  // `gt` and `bd` of this installation come first on every agent's PATH (tmux itself would
+  // hand the pane the server's PATH).
+  const shims = path.join(town, '.runtime', 'bin');
+  const agentPath = String(events('hq-mayor')[0].env.PATH);
+  assert.ok(agentPath.startsWith(`${shims}:`), `agent PATH starts with the shims: ${agentPath}`);
+  const v = spawnSync(path.join(shims, 'gt'), ['--version'], { encoding: 'utf8' });
+  assert.is(v.status, 0, v.stderr);
+  assert.match(v.stdout, /\d+\.\d+\.\d+/);
   assert.is(events('mr-crew-bob')[0].env.GT_CREW, 'bob');
   assert.is(events('mr-nux')[0].env.GT_POLECAT, 'nux');
   // Starting again is a no-op.

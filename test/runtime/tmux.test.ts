@@ -68,6 +68,8 @@ test('pure helpers: tmux argument escaping, shell quoting for display, exec argv
   assert.equal(execArgv(['a', 'b']), ['a', 'b']);
   assert.equal(execArgv(['/bin/x y']), ['env', '--', '/bin/x y']);
   assert.throws(() => execArgv([]), /cannot be empty/);
+  assert.equal(execArgv(['a', 'b'], { PATH: '/x:/y' }), ['env', '--', 'PATH=/x:/y', 'a', 'b']);
+  assert.throws(() => execArgv(['A=1', 'b'], { PATH: '/x' }), /invalid command/);
   assert.equal(parseTmuxVersion('tmux 3.3a'), [3, 3]);
   assert.equal(parseTmuxVersion('tmux next-3.5'), [3, 5]);
   assert.equal(parseTmuxVersion('tmux master'), [99, 0]);
