@@ -549,8 +549,19 @@ function samePath(a: string, b: string): boolean {
 
 /** Close a merged MR and its source (idempotent), clearing active_mr; inside one transaction. */
 function closeMerged(tx: BeadTx, e: Candidate, commit: string | null, notes: string[]): void {
-  const mr = tx.get(e.id);
-  if (!mr || mr.status === 'closed') return;
+  let mr = tx.get(e.id);
+  if (mr?.status === 'closed') {
+    // Superseded while it merged (the polecat pushed a fix to the same branch, then gt done
+    // filed a new MR): the merge belongs to the MR that replaced it, when it has the same head.
+    const next = /^superseded by (\S+)/.exec(mr.close_reason ?? '')?.[1];
+    const n = next ? tx.get(next) : undefined;
+    const nm = (n?.metadata ?? {}) as Record<string, unknown>;
+    if (!n || n.status === 'closed' || nm.branch !== e.branch || nm.commit_sha !== e.head) return;
+    notes = [...notes, `merged while it superseded ${e.id} (same branch and commit)`];
+    e = { ...e, id: n.id };
+    mr = n;
+  }
+  if (!mr) return;
   const m = { ...(mr.metadata ?? {}) } as Record<string, unknown>;
   for (const k of ['claimed_at', 'failed_sha', 'branch_missing']) delete m[k];
   mr.metadata = { ...m, merge_commit: commit, merged_head: e.head, merged_at: tx.now };

@@ -134,6 +134,22 @@ export function listQueue(store: BeadStore, rig: string, o: QueueOptions): Queue
     }
     out.push(e);
   }
+  // Of several ready MRs for one issue on one branch (a resubmission racing the queue), only
+  // the newest is merged: the older ones are superseded by gt done's transaction anyway.
+  const newest = new Map<string, QueueEntry>();
+  for (const e of out) {
+    if (!e.ready) continue;
+    const key = `${e.source_issue}\0${e.branch}`;
+    const seen = newest.get(key);
+    if (!seen || e.mrCreatedMs > seen.mrCreatedMs) newest.set(key, e);
+  }
+  for (const e of out) {
+    const n = newest.get(`${e.source_issue}\0${e.branch}`);
+    if (e.ready && n && n !== e) {
+      e.ready = false;
+      e.waiting = `a newer merge request for ${e.source_issue} on ${e.branch} (${n.id}) replaces it`;
+    }
+  }
   return out.sort((a, b) => (a.ready === b.ready ? byScore(a, b) : a.ready ? -1 : 1));
 }
 
