@@ -140,6 +140,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const bd = packageBin('bd');
   const town = path.join(base, 'town');
   const src = path.join(base, 'greetings');
+  const origin = path.join(base, 'greetings.git');
 
   const sh = (cwd: string, cmd: string, args: string[]) =>
     spawnSync(cmd, args, { cwd, env, encoding: 'utf8' });
@@ -171,10 +172,13 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     fs.chmodSync(path.join(src, 'check.sh'), 0o755);
     sh(src, 'git', ['add', '.']);
     sh(src, 'git', ['commit', '-q', '-m', 'The greetings project']);
+    // The rig's origin is a bare repository, as a hosted remote would be: the refinery pushes
+    // every merge there.
+    sh(base, 'git', ['clone', '-q', '--bare', src, origin]);
 
     log('# A town with the project as a rig');
     cli(gt, base, ['install', town, '--name', 'demo']);
-    cli(gt, town, ['rig', 'add', 'app', src]);
+    cli(gt, town, ['rig', 'add', 'app', origin]);
     const gates = JSON.stringify({ test: { cmd: './check.sh', timeout: '60s', phase: 'pre-merge' } });
     cli(gt, town, ['rig', 'settings', 'set', 'app', 'merge_queue.gates', gates]);
     cli(gt, town, ['rig', 'settings', 'set', 'app', 'merge_queue.batch.batch_wait_time', '"1s"']);
@@ -194,9 +198,6 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
       cli(gt, town, ['convoy', 'create', 'Greetings', ...ids, '--notify', 'mayor/', '--json']),
     ).id as string;
 
-    log('# The patrol daemon: witness, refinery, convoy landing');
-    cli(gt, town, ['daemon', 'start']);
-
     log('# Sling each bead to the rig: a polecat, a worktree, a tmux session each');
     for (const [i, w] of WORK.entries()) {
       cli(gt, town, [
@@ -214,6 +215,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
         '--no-convoy',
       ]);
     }
+    log('# The patrol daemon: witness, refinery, convoy landing (it takes over from here)');
+    cli(gt, town, ['daemon', 'start']);
+
     const tSetup = Date.now();
 
     // ---- live progress ------------------------------------------------------------------------
@@ -245,11 +249,10 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
           say(`${s.id}:filed`, `${mm.source_issue}: merge request ${s.id} filed (${mm.branch})`);
           if (s.status === 'closed')
             say(`${s.id}:closed`, `${mm.source_issue}: ${s.id} ${s.close_reason ?? 'closed'}`);
-          const failed = m.last_failure as { type?: string; gate?: string } | undefined;
-          if (failed)
+          if (m.last_failure_at)
             say(
-              `${s.id}:failed`,
-              `${mm.source_issue}: ${s.id} failed ${failed.gate ?? failed.type ?? 'a gate'}: MERGE_FAILED sent to ${mm.worker}`,
+              `${s.id}:failed:${m.last_failure_at}`,
+              `${mm.source_issue}: ${s.id} failed ${failureName(m)}: MERGE_FAILED sent to ${mm.worker}`,
             );
         }
         if (typeof m.mr === 'string' && typeof m.source_issue === 'string' && s.issue_type === 'task')
@@ -264,6 +267,15 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
       await new Promise((r) => setTimeout(r, 500));
     }
     const tWork = Date.now();
+    if (!landed) {
+      // Show what every session was doing, so a stuck demo explains itself.
+      const names = sh(base, 'tmux', ['-L', socket, 'list-sessions', '-F', '#{session_name}']).stdout;
+      for (const name of names.split('\n').filter(Boolean)) {
+        const pane = sh(base, 'tmux', ['-L', socket, 'capture-pane', '-p', '-t', name]).stdout;
+        log(`--- ${name} (last lines) ---`);
+        for (const l of pane.trimEnd().split('\n').slice(-15)) log(`  ${l}`);
+      }
+    }
 
     // ---- the report -----------------------------------------------------------------------------
     store = BeadStore.open(town);
@@ -284,14 +296,18 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
         result: b.status === 'closed' ? (b.close_reason ?? 'closed') : b.status,
       }));
       for (const b of mrs) {
-        const f = (b.metadata as Record<string, unknown> | undefined)?.last_failure as
-          | { type?: string; gate?: string; error?: string }
-          | undefined;
-        if (f)
+        const m = (b.metadata ?? {}) as Record<string, unknown>;
+        if (m.last_failure_at) {
+          const last =
+            String(m.last_failure ?? '')
+              .split('\n')
+              .filter(Boolean)
+              .pop() ?? '';
           retries.push({
             bead: id,
-            why: `${b.id}: gate ${f.gate ?? f.type} failed (${(f.error ?? '').split('\n').filter(Boolean).pop() ?? ''})`,
+            why: `${b.id}: ${failureName(m)} failed (${last}); the polecat fixed it and resubmitted`,
           });
+        }
       }
       for (const task of tasks)
         retries.push({ bead: id, why: `merge conflict → ${task.id} (${task.status})` });
@@ -329,6 +345,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
     stopAll();
     if (!o.keep) fs.rmSync(base, { recursive: true, force: true });
   }
+}
+
+function failureName(m: Record<string, unknown>): string {
+  const gate = m.last_failure_gate as { name?: string } | undefined;
+  return gate?.name ? `gate "${gate.name}"` : String(m.last_failure_type ?? 'a gate');
 }
 
 function firstCommit(

@@ -7,6 +7,7 @@ import { agentCommand } from './agent.ts';
 import { agentCommands } from './agents.ts';
 import { convoyCommands } from './convoy.ts';
 import { daemonCommand } from './daemon.ts';
+import { demoCommand } from './demo.ts';
 import { doneCommand } from './done.ts';
 import { escalateCommand } from './escalate.ts';
 import { handoffCommand } from './handoff.ts';
@@ -60,6 +61,7 @@ export const gtProgram: Program = {
     doneCommand,
     daemonCommand,
     mqCommand,
+    demoCommand,
     ...patrolCommands,
     schedulerCommand,
   ]),
