@@ -67,8 +67,12 @@ const witness: Part = {
       actions.push(...r.actions);
       errors.push(...r.errors);
     }
+    // What was done goes into the log line itself: `gt daemon logs` is where people look.
+    const done = (actions as { kind?: string; agent?: string; result?: string }[])
+      .map((a) => `${a.kind} ${a.agent}${a.result ? ` (${a.result})` : ''}`)
+      .join('; ');
     return {
-      summary: `${count(findings.length, 'finding')}, ${count(actions.length, 'action')}`,
+      summary: `${count(findings.length, 'finding')}, ${count(actions.length, 'action')}${done ? `: ${done}` : ''}`,
       data: { findings, actions },
       errors,
     };
@@ -89,13 +93,17 @@ const refinery: Part = {
     let merged = 0;
     let failed = 0;
     const errors: string[] = [];
+    const details: string[] = [];
     for (const [rig, r] of Object.entries(reports)) {
       merged += r.merged?.length ?? 0;
       failed += r.failed?.length ?? 0;
       if (r.error) errors.push(`${rig}: ${r.error}`);
+      if (r.merged?.length) details.push(`${rig} merged ${r.merged.join(', ')}`);
+      for (const f of r.failed ?? []) details.push(`${rig} ${f.mr} failed: ${f.reason}`);
+      for (const n of r.notes ?? []) details.push(`${rig}: ${n}`);
     }
     return {
-      summary: `${count(Object.keys(reports).length, 'rig')}: ${merged} merged, ${failed} failed`,
+      summary: `${count(Object.keys(reports).length, 'rig')}: ${merged} merged, ${failed} failed${details.length ? `; ${details.join('; ')}` : ''}`,
       data: reports,
       errors,
     };

@@ -456,7 +456,16 @@ async function land(
 ): Promise<void> {
   if (items.length > 0) {
     if (ctx.set<unknown>('merge_queue.auto_push') !== false && originUrl(ctx.repoGit)) {
-      const err = pushToOrigin(ctx.repoGit, target, tip);
+      let err = pushToOrigin(ctx.repoGit, target, tip);
+      if (err && /branch is currently checked out/.test(err)) {
+        // A local, non-bare origin (`gt rig add app ~/code/app`) with the target checked out
+        // refuses every push. The merge still lands in the rig's repository; say how to fix it.
+        note(
+          ctx,
+          `origin has ${target} checked out (a non-bare repository), so the merge was not pushed there: use a bare origin, or run \`git config receive.denyCurrentBranch updateInstead\` in it`,
+        );
+        err = null;
+      }
       if (err) {
         for (const it of items)
           await failMR(ctx, it.e, it.e.head, 'push', `push to origin failed: ${err}`, undefined, false);
