@@ -58,6 +58,7 @@ import { BeadStore } from '../beads/store.ts';
 import { ConflictError, GtError, NotFoundError, UsageError } from '../errors.ts';
 import { moleculeMembers } from '../formula/molecule.ts';
 import { loadCodec } from '../ledger/codec.ts';
+import { FileLock } from '../ledger/lock.ts';
 import { ensureAgentBead, updateAgentMeta } from '../town/agents.ts';
 import { actorOf, addressOf, agentBeadIdOf, detectIdentity, type Identity } from '../town/identity.ts';
 import { polecatWorktree } from '../town/paths.ts';
@@ -66,6 +67,7 @@ import { getSetting } from '../town/settings.ts';
 import { findHook } from './hook.ts';
 import { createOrReuseMR } from './mr.ts';
 import { installPushGuard } from './push-guard.ts';
+import { polecatLockFile } from './spawn.ts';
 
 export type DoneExit = 'COMPLETED' | 'ESCALATED' | 'DEFERRED';
 export const DONE_EXITS: DoneExit[] = ['COMPLETED', 'ESCALATED', 'DEFERRED'];
@@ -225,6 +227,7 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
 
   await loadCodec();
   const store = BeadStore.open(townRoot, { actor });
+  let polecatLock: FileLock | undefined;
   try {
     const hook = findHook(store, actor);
     let issue: string;
@@ -348,6 +351,10 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
       else mergedSha = d.commit;
     }
 
+    // From the ledger commit that makes this polecat idle until its sandbox is synced, a sling
+    // must not reuse the worktree (src/work/spawn.ts waits on the same lock).
+    polecatLock = new FileLock(polecatLockFile(townRoot, rig.name, id.name));
+    polecatLock.acquire(60_000);
     // One transaction for every ledger change.
     const agentId = agentBeadIdOf(id, rig.prefix);
     const closed: string[] = [];
@@ -549,6 +556,7 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
       warnings,
     };
   } finally {
+    polecatLock?.release();
     store.flush();
   }
 }
@@ -572,6 +580,10 @@ async function priorCompletion(
   const m = (mr?.metadata ?? {}) as Record<string, unknown>;
   if (!mr || typeof m.source_issue !== 'string' || typeof m.branch !== 'string') return null;
   if (issueFlag && store.resolve(issueFlag) !== m.source_issue) return null;
+  // New work on the hook is not a repeat of the last completion (a worktree left detached must
+  // not make that work look done).
+  const hooked = findHook(store, actorOf(id));
+  if (hooked && hooked.bead.id !== m.source_issue) return null;
   return {
     issue: m.source_issue,
     branch: m.branch,

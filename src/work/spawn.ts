@@ -23,11 +23,12 @@ import path from 'node:path';
 import type { Graph } from '../beads/graph.ts';
 import { GtError, UsageError } from '../errors.ts';
 import { git } from '../git/repo.ts';
+import { FileLock } from '../ledger/lock.ts';
 import { resolveAgent } from '../runtime/presets.ts';
 import { agentMeta } from '../town/agents.ts';
 import { allocatePolecatName, confirmPolecatName, releasePolecatName } from '../town/namepool.ts';
 import { validateAgentName } from '../town/names.ts';
-import { polecatWorktree, townPaths } from '../town/paths.ts';
+import { polecatWorktree, rigPaths, townPaths } from '../town/paths.ts';
 import type { RigInfo } from '../town/rigs.ts';
 import { durationMs, settingValue } from '../town/settings.ts';
 import { renderTemplate, templatesDir } from './prime.ts';
@@ -253,6 +254,11 @@ export function checkCaps(townRoot: string, rig: RigInfo, g: Graph, adding: numb
     );
 }
 
+/** The lock a polecat's worktree changes hands under (gt done's sandbox sync, reuse by sling). */
+export function polecatLockFile(townRoot: string, rig: string, name: string): string {
+  return path.join(rigPaths(townRoot, rig).runtimeDir, 'locks', `polecat-${name}.lock`);
+}
+
 /** Make (or reuse) a polecat's worktree and branch for one bead. */
 export function spawnPolecat(townRoot: string, rig: RigInfo, g: Graph, o: SpawnOptions): Spawned {
   const base = o.baseBranch ?? rig.default_branch;
@@ -278,29 +284,38 @@ export function spawnPolecat(townRoot: string, rig: RigInfo, g: Graph, o: SpawnO
   const branch = polecatBranch(name, o.beadId);
   validateBranchName(branch);
   if (reused) {
-    const dirty = git(wt, ['status', '--porcelain']).trim();
-    if (dirty)
-      throw new GtError(
-        `polecat ${rig.name}/${name} has uncommitted changes in ${wt}; finish or clean them (or sling to the rig for a fresh polecat)`,
-      );
-    const previousBranch = git(wt, ['rev-parse', '--abbrev-ref', 'HEAD']).trim();
-    git(wt, ['checkout', '-q', '-b', branch, start]);
-    const spawned: Spawned = {
-      rig: rig.name,
-      name,
-      worktree: wt,
-      branch,
-      base,
-      reused: true,
-      previousBranch,
-    };
+    // A polecat that just went idle may still be inside `gt done`, syncing its sandbox back to
+    // the default branch: wait for it (gt done holds this lock from its ledger commit through
+    // the sync), or that sync would pull the worktree off the branch made here.
+    const lock = new FileLock(polecatLockFile(townRoot, rig.name, name));
+    lock.acquire(60_000);
     try {
-      spawned.provisioned = provisionWorktree(townRoot, rig, spawned, o);
-    } catch (e) {
-      rollbackSpawn(townRoot, rig, spawned);
-      throw e;
+      const dirty = git(wt, ['status', '--porcelain']).trim();
+      if (dirty)
+        throw new GtError(
+          `polecat ${rig.name}/${name} has uncommitted changes in ${wt}; finish or clean them (or sling to the rig for a fresh polecat)`,
+        );
+      const previousBranch = git(wt, ['rev-parse', '--abbrev-ref', 'HEAD']).trim();
+      git(wt, ['checkout', '-q', '-b', branch, start]);
+      const spawned: Spawned = {
+        rig: rig.name,
+        name,
+        worktree: wt,
+        branch,
+        base,
+        reused: true,
+        previousBranch,
+      };
+      try {
+        spawned.provisioned = provisionWorktree(townRoot, rig, spawned, o);
+      } catch (e) {
+        rollbackSpawn(townRoot, rig, spawned);
+        throw e;
+      }
+      return spawned;
+    } finally {
+      lock.release();
     }
-    return spawned;
   }
   try {
     fs.mkdirSync(path.dirname(wt), { recursive: true });

@@ -13,11 +13,11 @@ test('gt demo: the convoy lands with a retried gate failure and a resolved confl
   const home = path.join(base, 'home');
   fs.mkdirSync(home);
   const dir = path.join(base, 'demo');
-  const r = spawnSync(process.execPath, [GT, 'demo', '--keep', '--dir', dir, '--timeout', '5m', '--json'], {
+  const r = spawnSync(process.execPath, [GT, 'demo', '--keep', '--dir', dir, '--timeout', '150s', '--json'], {
     cwd: base,
     env: testEnv(home, { GT_NO_MAINTENANCE: '1' }),
     encoding: 'utf8',
-    timeout: 6 * 60_000,
+    timeout: 200_000,
   });
   const out = r.stdout.trim();
   assert.ok(out.startsWith('{'), `gt demo printed JSON (exit ${r.status}):\n${r.stderr.slice(-3000)}`);
