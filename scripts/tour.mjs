@@ -1,4 +1,4 @@
-// The demo: beads in a throwaway repository, then a town whose built-in scripted agent works
+// `npm run tour`: beads in a throwaway repository, then a town whose built-in scripted agent works
 // a molecule in its own worktree, in tmux, and finishes with `gt done` (branch pushed, merge
 // request filed). Real git and tmux underneath; no AI needed. The hook is set by hand here to
 // show the pieces; `gt sling <bead> app` does the worktree, molecule, hook and session in one go.
