@@ -51,6 +51,7 @@ import {
   TOWN_ROLES,
 } from '../town/identity.ts';
 import { rigPaths, townPaths } from '../town/paths.ts';
+import { subdirs } from '../town/rigs.ts';
 import { durationMs, settingValue } from '../town/settings.ts';
 import { enqueueNudge, type NudgePriority } from './queue.ts';
 
@@ -390,25 +391,14 @@ export function addressPattern(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-function dirsIn(dir: string): string[] {
-  try {
-    return fs
-      .readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-      .map((e) => e.name);
-  } catch {
-    return [];
-  }
-}
-
 /** Every agent the town knows: town roles, each rig's witness, refinery, crew and polecats, live sessions. */
 export function knownAgents(townRoot: string, env?: NodeJS.ProcessEnv): Identity[] {
   const ids: Identity[] = [{ role: 'mayor' }, { role: 'deacon' }];
   for (const rig of Object.keys(readRigs(townRoot)).sort()) {
     const rp = rigPaths(townRoot, rig);
     ids.push({ role: 'witness', rig }, { role: 'refinery', rig });
-    for (const n of dirsIn(rp.crewDir)) ids.push({ role: 'crew', rig, name: n });
-    for (const n of dirsIn(rp.polecatsDir)) ids.push({ role: 'polecat', rig, name: n });
+    for (const n of subdirs(rp.crewDir)) ids.push({ role: 'crew', rig, name: n });
+    for (const n of subdirs(rp.polecatsDir)) ids.push({ role: 'polecat', rig, name: n });
   }
   for (const s of listAgentSessions(townRoot, env)) {
     if (!s.role) continue;

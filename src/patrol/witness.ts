@@ -36,7 +36,7 @@ import { type PaneInfo, pidAlive, type Tmux } from '../runtime/tmux.ts';
 import { agentMeta, updateAgentMeta } from '../town/agents.ts';
 import { actorOf, agentBeadIdOf, type Identity, sessionNameOf } from '../town/identity.ts';
 import { polecatWorktree, rigPaths, townPaths } from '../town/paths.ts';
-import { getRig, rigNames } from '../town/rigs.ts';
+import { getRig, rigNames, subdirs } from '../town/rigs.ts';
 import { durationMs, settingValue } from '../town/settings.ts';
 import { findHookIn } from '../work/hook.ts';
 import {
@@ -216,17 +216,6 @@ function mrIndex(g: Graph): MRIndex {
 function activeMR(g: Graph, b: BeadSummary | undefined): string | null {
   const id = (b?.metadata as Record<string, unknown> | undefined)?.active_mr;
   return typeof id === 'string' && isOpen(g.byId.get(id)) ? id : null;
-}
-
-function subdirs(dir: string): string[] {
-  try {
-    return fs
-      .readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-      .map((e) => e.name);
-  } catch {
-    return [];
-  }
 }
 
 export interface TmuxSnapshot {

@@ -29,7 +29,7 @@ import { agentMeta } from '../town/agents.ts';
 import { allocatePolecatName, confirmPolecatName, releasePolecatName } from '../town/namepool.ts';
 import { validateAgentName } from '../town/names.ts';
 import { polecatWorktree, rigPaths, townPaths } from '../town/paths.ts';
-import type { RigInfo } from '../town/rigs.ts';
+import { type RigInfo, subdirs } from '../town/rigs.ts';
 import { durationMs, settingValue } from '../town/settings.ts';
 import { renderTemplate, templatesDir } from './prime.ts';
 import { installPushGuard } from './push-guard.ts';
@@ -113,17 +113,6 @@ export function findIdlePolecat(
     names.push(m.name);
   }
   return names.sort()[0] ?? null;
-}
-
-function dirsOf(dir: string): string[] {
-  try {
-    return fs
-      .readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-      .map((e) => e.name);
-  } catch {
-    return [];
-  }
 }
 
 /**
@@ -247,7 +236,7 @@ export function checkCaps(townRoot: string, rig: RigInfo, g: Graph, adding: numb
   const maxDirs = Number(
     settingValue<number>('operational.polecat.max_dirs_per_rig', { townRoot, rig: rig.name }),
   );
-  const dirs = dirsOf(rig.paths.polecatsDir).length;
+  const dirs = subdirs(rig.paths.polecatsDir).length;
   if (maxDirs > 0 && newDirs > 0 && dirs + newDirs > maxDirs)
     throw new GtError(
       `rig ${rig.name} has ${dirs} polecat directories (operational.polecat.max_dirs_per_rig is ${maxDirs}); nuke finished polecats or raise the cap`,
