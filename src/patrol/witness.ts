@@ -35,7 +35,7 @@ import {
 import { type PaneInfo, pidAlive, type Tmux } from '../runtime/tmux.ts';
 import { agentMeta, updateAgentMeta } from '../town/agents.ts';
 import { actorOf, agentBeadIdOf, type Identity, sessionNameOf } from '../town/identity.ts';
-import { polecatWorktree, rigPaths, townPaths } from '../town/paths.ts';
+import { doneIntentFile, polecatWorktree, rigPaths, townPaths } from '../town/paths.ts';
 import { getRig, rigNames, subdirs } from '../town/rigs.ts';
 import { durationMs, settingValue } from '../town/settings.ts';
 import { findHookIn } from '../work/hook.ts';
@@ -172,8 +172,17 @@ function readProgress(townRoot: string, bead: string): number | null {
   return j ? timeOf(j.time ?? j.at) : null;
 }
 
-/** `done-intent:<EXIT>:<unix>` on the agent bead (spec §2.9 step 3). */
-function doneIntentOf(b: BeadSummary): number | null {
+/**
+ * When the agent started finishing: gt done's intent file (`.runtime/done-intent/<agent bead>.json`,
+ * see src/work/done.ts), a `done-intent:<EXIT>:<unix>` label on the agent bead (spec §2.9 step 3),
+ * or an agent_state of done/finishing.
+ */
+function doneIntentOf(townRoot: string, b: BeadSummary): number | null {
+  const file = readJsonFile(doneIntentFile(townRoot, b.id));
+  if (file) {
+    const at = timeOf(file.at);
+    if (at !== null) return at;
+  }
   let best: number | null = null;
   for (const l of b.labels ?? []) {
     const m = /^done-intent:[A-Za-z_]+:(\d+)$/.exec(l);
@@ -313,7 +322,7 @@ export function observeRig(
       pane_activity: snap.activity.get(session) ?? null,
       heartbeat: readHeartbeat(townRoot, session, actor),
       progress_at: hooked ? readProgress(townRoot, hooked.id) : null,
-      done_intent_at: doneIntentOf(b),
+      done_intent_at: doneIntentOf(townRoot, b),
       open_mr: openMr,
       worktree_exists: worktreeExists,
     };

@@ -59,6 +59,11 @@ export function polecatWorktree(townRoot: string, rig: string, name: string): st
   return path.join(rigPaths(townRoot, rig).polecatsDir, name, rig);
 }
 
+/** `<town>/.runtime/done-intent/<agent bead id>.json`: written by gt done while it runs. */
+export function doneIntentFile(townRoot: string, agentBeadId: string): string {
+  return path.join(townPaths(townRoot).runtimeDir, 'done-intent', `${agentBeadId}.json`);
+}
+
 export function crewClone(townRoot: string, rig: string, name: string): string {
   return path.join(rigPaths(townRoot, rig).crewDir, name);
 }

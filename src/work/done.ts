@@ -55,13 +55,14 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { addComment, closeBead, setStatus } from '../beads/ops.ts';
 import { BeadStore } from '../beads/store.ts';
+import { writeFileAtomic } from '../beads/wisps.ts';
 import { ConflictError, GtError, NotFoundError, UsageError } from '../errors.ts';
 import { moleculeMembers } from '../formula/molecule.ts';
 import { loadCodec } from '../ledger/codec.ts';
 import { FileLock } from '../ledger/lock.ts';
 import { ensureAgentBead, updateAgentMeta } from '../town/agents.ts';
 import { actorOf, addressOf, agentBeadIdOf, detectIdentity, type Identity } from '../town/identity.ts';
-import { polecatWorktree } from '../town/paths.ts';
+import { doneIntentFile, polecatWorktree } from '../town/paths.ts';
 import { getRig } from '../town/rigs.ts';
 import { getSetting } from '../town/settings.ts';
 import { findHook } from './hook.ts';
@@ -200,6 +201,32 @@ export async function done(townRoot: string, o: DoneOptions): Promise<DoneResult
   }
   const actor = actorOf(id);
   const rig = getRig(townRoot, id.rig);
+  // The done-intent (operational plane, never committed): while it exists the polecat is
+  // finishing; the witness restarts a session that stays in that state too long (stuck-in-done).
+  const intent = doneIntentFile(townRoot, agentBeadIdOf(id, rig.prefix));
+  writeFileAtomic(
+    intent,
+    `${JSON.stringify({ exit, issue: o.issue ?? null, at: new Date().toISOString(), pid: process.pid })}\n`,
+  );
+  try {
+    return await finish(townRoot, o, { env, exit, id: { ...id, rig: id.rig, name: id.name }, actor, rig });
+  } finally {
+    fs.rmSync(intent, { force: true });
+  }
+}
+
+async function finish(
+  townRoot: string,
+  o: DoneOptions,
+  c: {
+    env: NodeJS.ProcessEnv;
+    exit: DoneExit;
+    id: Identity & { rig: string; name: string };
+    actor: string;
+    rig: ReturnType<typeof getRig>;
+  },
+): Promise<DoneResult> {
+  const { env, exit, id, actor, rig } = c;
   const repoGit = rig.paths.repoGit;
 
   // The worktree: the git top level of cwd, else the polecat's standard worktree.

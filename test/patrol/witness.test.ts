@@ -399,6 +399,14 @@ test('a hung session: found by gt patrol scan --json, restarted by --act; a GUPP
     sd.findings[0].detail,
     /finishing \(done-intent\) for 2m with a live session \(threshold 60s\)/,
   );
+  // The same from gt done's own intent file (operational plane), which wins over the label.
+  const intentFile = path.join(t.root, '.runtime', 'done-intent', `my-myrig-polecat-${p.name}.json`);
+  fs.mkdirSync(path.dirname(intentFile), { recursive: true });
+  const at = new Date(Date.now() - 5 * 60_000).toISOString();
+  fs.writeFileSync(intentFile, JSON.stringify({ exit: 'COMPLETED', issue: null, at, pid: 1 }));
+  const sf = await witnessTick(t.root, { env: t.env, act: false });
+  assert.equal(sf.findings.map((f) => f.kind), ['stuck-in-done']);
+  assert.match(sf.findings[0].detail, /finishing \(done-intent\) for 5m/);
   t.tmux('kill-server');
 });
 

@@ -189,6 +189,9 @@ test('a dirty worktree is refused, naming the files; nothing written', () => {
   assert.is(ledgerCount(t), before);
   assert.is(show(p.bead).status, 'hooked');
   assert.is(t.git(p.wt, 'symbolic-ref', '--short', 'HEAD').trim(), p.branch);
+  // The done-intent the witness watches lives only while gt done runs, refused or not.
+  const intents = path.join(t.root, '.runtime', 'done-intent');
+  assert.equal(fs.existsSync(intents) ? fs.readdirSync(intents) : [], []);
 });
 
 test('an empty branch: no MR, the issue closed as no-changes, the polecat idle', () => {
