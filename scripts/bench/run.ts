@@ -5,7 +5,7 @@
 // bench itself failed).
 //
 //   BENCH_QUICK=1          skip the 100,000-bead part and use fewer repetitions
-//   BENCH_ONLY=cli,inproc,conc,big,hanoi   run only some sections (BENCHMARKS.md is then not written)
+//   BENCH_ONLY=cli,inproc,conc,big,hanoi,loop   run only some sections (BENCHMARKS.md is then not written)
 //   BENCH_KEEP=1           keep the temporary repositories
 //   BENCH_OUT=FILE         write the report somewhere else than BENCHMARKS.md
 import { spawnSync } from 'node:child_process';
@@ -30,6 +30,7 @@ import {
   table,
   tmpBase,
 } from './lib.ts';
+import { loopSection } from './loop.ts';
 import { consoleSection, type Row, renderSection, type Section } from './report.ts';
 
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
@@ -329,6 +330,7 @@ async function main(): Promise<number> {
   }
 
   if (want('hanoi')) sections.push(hanoiSection(base));
+  if (want('loop')) sections.push(await loopSection(base));
 
   for (const s of sections) process.stdout.write(`${consoleSection(s)}\n`);
   if (conc) process.stdout.write(`${conc.console}\n`);
