@@ -132,6 +132,9 @@ function ledgerKey(town: string): string {
   return read(path.join('refs', 'gt', 'ledger')) + read('packed-refs');
 }
 
+/** Reads that missed a change already committed at the tip they read (see waitLedger). */
+const staleReads: string[] = [];
+
 /**
  * Wait until `done` holds, reading the ledger in process (BeadStore) when its ref moved, and
  * every 250 ms regardless: a store opened right after a commit has been seen to show the state
@@ -150,10 +153,28 @@ async function waitLedger(
   for (;;) {
     check();
     const key = ledgerKey(town);
-    if (key !== seen || performance.now() - lastOpen > 250) {
+    const moved = key !== seen;
+    if (moved || performance.now() - lastOpen > 250) {
       seen = key;
       lastOpen = performance.now();
-      if (done(BeadStore.open(town))) return;
+      const st = BeadStore.open(town);
+      if (process.env.DBG && what.endsWith('to merge')) {
+        const id = what.split(' ')[0];
+        let cache: any = {};
+        try {
+          cache = JSON.parse(fs.readFileSync(st.ledger.cachePath, 'utf8'));
+        } catch (e: any) {
+          cache = { commit: `unreadable ${e.message}` };
+        }
+        log(
+          `dbg ${id} tip ${key.slice(0, 8)} summary=${st.summary(id)?.status} get=${st.get(id)?.status} cache.commit=${String(cache.commit).slice(0, 8)} cache.s=${cache.files?.[Object.keys(cache.files).find((k) => k.includes(id)) ?? '']?.s?.status}`,
+        );
+      }
+      if (done(st)) {
+        // True now, false when read at this same ref tip: that read was stale.
+        if (!moved) staleReads.push(`${what} at ${key.slice(0, 8)}`);
+        return;
+      }
     }
     if (performance.now() > end) throw new Error(`loop bench: timed out waiting for ${what}`);
     await sleep(POLL_MS);
@@ -251,7 +272,10 @@ async function loopRun(root: string, i: number): Promise<LoopRun> {
 }
 
 /** Part 2: one town, daemon with a 60 s heartbeat; (a) close → convoy landed, (b) submit → merged. */
-async function reactionRuns(root: string, reps: number): Promise<{ convoy: number[]; merge: number[] }> {
+export async function reactionRuns(
+  root: string,
+  reps: number,
+): Promise<{ convoy: number[]; merge: number[] }> {
   const t = makeTown(root, 'react', {
     'operational.daemon.heartbeat': '60s',
     'scheduler.spawn_delay': '0s',
@@ -431,8 +455,18 @@ export async function loopSection(base: string): Promise<Section> {
     notes: [
       'The polecats start working while the batch `gt sling` is still spawning the later ones (the first bead ' +
         'merges before the sling returns), so the sling time and the agents’ work overlap.',
-      `On 2 cores, ${BEADS} polecats share the CPU with the daemon and the refinery: the overhead per bead is ` +
-        'mostly Node process starts (every `gt`/`bd`/agent is one) and ledger commits, serialized per rig by the merge queue.',
+      `Where the wall time goes: the batch sling takes ${fmtMs(sling.median)} of the ${fmtMs(wall.median)} ` +
+        `(${fmtMs(sling.median / BEADS)} per polecat: worktree, branch, molecule, hook and tmux session, on 2 cores ` +
+        `shared with the polecats already working); the convoy lands ${fmtMs(wall.median - sling.median)} after ` +
+        'the sling returns. The refinery merges one MR at a time per rig (about the 2b reaction time each). ' +
+        'Every `gt`/`bd` call and every agent is a Node process start.',
+      ...(staleReads.length
+        ? [
+            `${staleReads.length} in-process ledger read(s) right after a commit showed the state before it ` +
+              `(caught by the 250 ms re-read; timings unaffected, they come from closed_at): ${staleReads.join('; ')}.`,
+          ]
+        : []),
+      'Timings depend on the load: compare the load average of the run (other work on the machine inflates them).',
     ],
   };
 }

@@ -405,7 +405,10 @@ test('a hung session: found by gt patrol scan --json, restarted by --act; a GUPP
   const at = new Date(Date.now() - 5 * 60_000).toISOString();
   fs.writeFileSync(intentFile, JSON.stringify({ exit: 'COMPLETED', issue: null, at, pid: 1 }));
   const sf = await witnessTick(t.root, { env: t.env, act: false });
-  assert.equal(sf.findings.map((f) => f.kind), ['stuck-in-done']);
+  assert.equal(
+    sf.findings.map((f) => f.kind),
+    ['stuck-in-done'],
+  );
   assert.match(sf.findings[0].detail, /finishing \(done-intent\) for 5m/);
   t.tmux('kill-server');
 });
