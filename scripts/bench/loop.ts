@@ -157,20 +157,7 @@ async function waitLedger(
     if (moved || performance.now() - lastOpen > 250) {
       seen = key;
       lastOpen = performance.now();
-      const st = BeadStore.open(town);
-      if (process.env.DBG && what.endsWith('to merge')) {
-        const id = what.split(' ')[0];
-        let cache: any = {};
-        try {
-          cache = JSON.parse(fs.readFileSync(st.ledger.cachePath, 'utf8'));
-        } catch (e: any) {
-          cache = { commit: `unreadable ${e.message}` };
-        }
-        log(
-          `dbg ${id} tip ${key.slice(0, 8)} summary=${st.summary(id)?.status} get=${st.get(id)?.status} cache.commit=${String(cache.commit).slice(0, 8)} cache.s=${cache.files?.[Object.keys(cache.files).find((k) => k.includes(id)) ?? '']?.s?.status}`,
-        );
-      }
-      if (done(st)) {
+      if (done(BeadStore.open(town))) {
         // True now, false when read at this same ref tip: that read was stale.
         if (!moved) staleReads.push(`${what} at ${key.slice(0, 8)}`);
         return;
@@ -272,10 +259,7 @@ async function loopRun(root: string, i: number): Promise<LoopRun> {
 }
 
 /** Part 2: one town, daemon with a 60 s heartbeat; (a) close → convoy landed, (b) submit → merged. */
-export async function reactionRuns(
-  root: string,
-  reps: number,
-): Promise<{ convoy: number[]; merge: number[] }> {
+async function reactionRuns(root: string, reps: number): Promise<{ convoy: number[]; merge: number[] }> {
   const t = makeTown(root, 'react', {
     'operational.daemon.heartbeat': '60s',
     'scheduler.spawn_delay': '0s',
