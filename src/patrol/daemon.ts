@@ -224,6 +224,7 @@ export class Daemon {
   private ticking: Promise<void> | null = null;
   private debounceTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private timers = new Map<string, { due: number; timer: NodeJS.Timeout }>();
   private watcher: import('chokidar').FSWatcher | null = null;
   private watchedRigs = new Set<string>();
   private stopping = false;
@@ -422,6 +423,20 @@ export class Daemon {
     });
   }
 
+  /** Run `part` again in `ms` (one timer per part and rig; the earliest wins). */
+  private later(part: string, ms: number, rig?: string): void {
+    const key = `${part}\0${rig ?? ''}`;
+    const due = Date.now() + Math.max(0, ms);
+    const prev = this.timers.get(key);
+    if (prev && prev.due <= due) return;
+    if (prev) clearTimeout(prev.timer);
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.request([part], `timer:${part}`, rig);
+    }, Math.max(0, ms) + 20);
+    this.timers.set(key, { due, timer });
+  }
+
   private scheduleHeartbeat(): void {
     if (this.stopping) return;
     this.heartbeatTimer = setTimeout(() => {
@@ -457,6 +472,7 @@ export class Daemon {
       ps.last_run = new Date(start).toISOString();
       try {
         const out = await runPart(part, ctx);
+        for (const a of out.again ?? []) this.later(part.name, a.afterMs, a.rig);
         ps.last_ms = Date.now() - start;
         ps.last_summary = out.summary;
         const errs = out.errors ?? [];
@@ -507,6 +523,8 @@ export class Daemon {
     this.stopping = true;
     if (this.debounceTimer) clearTimeout(this.debounceTimer);
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    for (const t of this.timers.values()) clearTimeout(t.timer);
+    this.timers.clear();
     await this.watcher?.close();
     if (this.ticking) await this.ticking;
     if (!this.claimed) {

@@ -28,6 +28,8 @@ export interface PartOutcome {
   data?: unknown;
   /** Problems the part handled without throwing (a rig that failed, a bead not fed). */
   errors?: string[];
+  /** Run this part again after a while (the refinery holding a batch open), for one rig or all. */
+  again?: { afterMs: number; rig?: string }[];
 }
 
 export interface Part {
@@ -102,7 +104,13 @@ const refinery: Part = {
       for (const f of r.failed ?? []) details.push(`${rig} ${f.mr} failed: ${f.reason}`);
       for (const n of r.notes ?? []) details.push(`${rig}: ${n}`);
     }
+    const again: { afterMs: number; rig: string }[] = [];
+    for (const [rig, r] of Object.entries(reports)) {
+      if (typeof r.wake_after_ms === 'number') again.push({ afterMs: r.wake_after_ms, rig });
+      if (r.skipped && r.wake_after_ms) details.push(`${rig}: ${r.skipped}`);
+    }
     return {
+      again,
       summary: `${count(Object.keys(reports).length, 'rig')}: ${merged} merged, ${failed} failed${details.length ? `; ${details.join('; ')}` : ''}`,
       data: reports,
       errors,

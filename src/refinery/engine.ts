@@ -36,7 +36,7 @@ import { loadCodec } from '../ledger/codec.ts';
 import { agentMeta, updateAgentMeta } from '../town/agents.ts';
 import { agentBeadIdOf, type Identity, parseIdentity } from '../town/identity.ts';
 import { getRig, isParked, type RigInfo, rigNames } from '../town/rigs.ts';
-import { settingValue } from '../town/settings.ts';
+import { durationMs, settingValue } from '../town/settings.ts';
 import { firstFailure, type Gate, type GateResult, resolveGates, runGatesWithRetry } from './gates.ts';
 import {
   branchHead,
@@ -72,6 +72,8 @@ export interface RigTickReport {
   tasks?: { mr: string; task: string; slung_to?: string; sling_error?: string }[];
   notes?: string[];
   error?: string;
+  /** Collecting a batch: run the refinery again for this rig after this many ms. */
+  wake_after_ms?: number;
 }
 
 export interface RefineryTickReport {
@@ -85,6 +87,8 @@ export interface TickOptions {
   now?: number;
   /** Sling conflict tasks without starting polecat sessions (tests; a later `gt up`). */
   noStart?: boolean;
+  /** Merge what is ready now instead of holding a batch open (`gt mq process`). */
+  noWait?: boolean;
 }
 
 export async function refineryTick(townRoot: string, opts: TickOptions = {}): Promise<RefineryTickReport> {
@@ -218,6 +222,19 @@ async function processRig(townRoot: string, name: string, o: TickOptions): Promi
       if (ready.length === 0) break;
       const target = ready[0].target;
       const picked = ready.filter((e) => e.target === target).slice(0, maxBatch);
+      // Bors-style batching holds a short batch open for merge_queue.batch.batch_wait_time from
+      // its oldest MR, so MRs finishing close together are gated once; the daemon comes back
+      // when the wait is over (wake_after_ms).
+      if (round === 0 && maxBatch > 1 && picked.length < maxBatch && !o.noWait) {
+        const key = 'merge_queue.batch.batch_wait_time';
+        const waitMs = durationMs(set<unknown>(key) ?? 0, key);
+        const age = ctx.now() - Math.min(...picked.map((e) => e.mrCreatedMs));
+        if (waitMs > 0 && age < waitMs) {
+          report.wake_after_ms = waitMs - age;
+          report.skipped = `collecting a batch: ${picked.length} of up to ${maxBatch} ready; merging in ${Math.ceil((waitMs - age) / 1000)}s (${key})`;
+          break;
+        }
+      }
       const claimed: QueueEntry[] = [];
       for (const e of picked) {
         seen.add(e.id);

@@ -50,6 +50,7 @@ function recoveryTown(
       GT_SCRIPTED_STEP_DELAY_MS: '100',
       GT_CFG_OPERATIONAL__DAEMON__HEARTBEAT: '1s',
       GT_CFG_OPERATIONAL__WITNESS__RESTART_BACKOFF_BASE: '1s',
+      GT_CFG_MERGE_QUEUE__BATCH__BATCH_WAIT_TIME: '1s',
     },
   });
   t.ok('rig', 'add', 'myrig', t.src);

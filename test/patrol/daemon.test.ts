@@ -12,6 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonLog } from '../../src/patrol/daemon.ts';
 import { BD, GT, run, tmpDir } from '../helpers.ts';
+import { addRig, polecat } from '../refinery/fixture.ts';
 import { FAKE_AGENT, killTmuxServer } from '../runtime/session-fixture.ts';
 import { makeTown, type Town } from '../town/town-fixture.ts';
 
@@ -55,6 +56,11 @@ function alive(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+function bdShow(t: Town, id: string): any {
+  const j = t.bd('show', id, '--json').json();
+  return Array.isArray(j) ? j[0] : j;
 }
 
 function logText(t: Town): string {
@@ -203,6 +209,25 @@ test("a polecat branch pushed into a rig's .repo.git wakes that rig's refinery; 
   assert.is(down.json().daemon.stopped, true);
   assert.is(status(t).running, false);
   assert.not.ok(fs.existsSync(pidFile(t)));
+});
+
+test('the refinery holding a batch open is run again when the wait is over (no heartbeat needed)', async () => {
+  const t = town();
+  const rig = addRig(t, 'myrig');
+  rig.set('merge_queue.auto_push', false);
+  rig.set('merge_queue.batch.batch_wait_time', '2s');
+  t.ok('daemon', 'start');
+  await waitFor('the first tick', () => status(t).ticks >= 1);
+  const p = polecat(t, rig, 'nux');
+  p.commit('w.txt');
+  const done = p.done();
+  assert.is(done.code, 0, done.stderr);
+  const mr = done.json.mr as string;
+  await waitFor('the batch held open', () => /collecting a batch/.test(logText(t)), 5000);
+  const t0 = Date.now();
+  await waitFor('the MR merged', () => bdShow(t, mr).status === 'closed', 8000);
+  assert.ok(Date.now() - t0 < 6000, 'merged within the wait, long before the 60 s heartbeat');
+  assert.match(logText(t), /tick \d+ \(timer:refinery\): refinery/);
 });
 
 test('the heartbeat ticks on its own (setting from the town settings); logs -n, --json and -f', async () => {

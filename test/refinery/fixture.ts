@@ -35,6 +35,8 @@ export function refineryTown(): Town {
   const t = makeTown();
   // One source repository serves every rig: only the rig that tests pushing pushes to it.
   setSetting(t.root, 'merge_queue.auto_push', false);
+  // Merge what is ready at each tick (the batch wait has its own test).
+  setSetting(t.root, 'merge_queue.batch.batch_wait_time', '0s');
   return t;
 }
 

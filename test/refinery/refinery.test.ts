@@ -71,6 +71,31 @@ test('clean merge: squash authored by the worker, target moved and pushed, branc
   assert.equal(again.merged, []);
 });
 
+test('batch wait: a short batch is held open for batch_wait_time, then merged; gt mq process does not wait', async () => {
+  const rig = addRig(t, 'waits');
+  rig.set('merge_queue.batch.batch_wait_time', '2s');
+  const p = polecat(t, rig, 'wait');
+  p.commit('w.txt');
+  const mr = p.done().json.mr as string;
+  const before = rig.head();
+  const r = await rig.tick();
+  assert.equal(r.merged, []);
+  assert.match(r.skipped ?? '', /collecting a batch: 1 of up to 5 ready; merging in [12]s/);
+  assert.ok(r.wake_after_ms! > 0 && r.wake_after_ms! <= 2000, String(r.wake_after_ms));
+  assert.is(rig.head(), before);
+  assert.is((await bead(t, mr)).status, 'open');
+  // Once the oldest MR has waited long enough, the batch goes.
+  const later = await rig.tick({ now: Date.now() + 2500 });
+  assert.equal(later.merged, [mr]);
+  // By hand, nothing waits.
+  const q = polecat(t, rig, 'hand');
+  q.commit('h.txt');
+  const mr2 = q.done().json.mr as string;
+  const out = t.ok('mq', 'process', 'waits', '--json');
+  assert.ok(JSON.stringify(out).includes(mr2), JSON.stringify(out));
+  assert.is((await bead(t, mr2)).status, 'closed');
+});
+
 test('gate failure: MERGE_FAILED to the polecat and the mayor, not retried until the branch moves, then merged', async () => {
   const rig = addRig(t, 'gated');
   rig.set('merge_queue.gates', {

@@ -163,7 +163,7 @@ const processCmd: CommandDef = {
     const root = requireTown(ctx.cwd);
     const { refineryTick } = await import('../../refinery/engine.ts');
     const rig = positionals[0] ? resolveRig(root, ctx.cwd, positionals[0]) : undefined;
-    const r = await refineryTick(root, rig ? { rig } : {});
+    const r = await refineryTick(root, { ...(rig ? { rig } : {}), noWait: true });
     const lines: string[] = [];
     let failures = 0;
     for (const [name, rep] of Object.entries(r.rigs)) {
