@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BeadStore } from '../beads/store.ts';
 import { GtError } from '../errors.ts';
+import { loadCodec } from '../ledger/codec.ts';
 import { gtBinPath } from '../runtime/presets.ts';
 import { mrMeta } from '../work/mr.ts';
 
@@ -163,6 +164,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   };
 
   let result: DemoResult | undefined;
+  await loadCodec(); // progress is read from the ledger in process
   try {
     // ---- the sample project and the town ----------------------------------------------------
     log('# A sample project');

@@ -17,7 +17,7 @@ import {
 } from '../git/objects.ts';
 import { compareAndSwapRef, RefLockedError, readRef } from '../git/refs.ts';
 import { git, type Repo } from '../git/repo.ts';
-import { formatRecord, parseRecord } from './codec.ts';
+import { codecLoaded, formatRecord, parseRecord } from './codec.ts';
 import {
   emptyIndex,
   type FileEntry,
@@ -252,6 +252,9 @@ export class Ledger {
   }
 
   private loadBlobs(index: IndexData, items: { p: string; oid: string; mode: string }[]): void {
+    // Without the codec every record would look unparseable and a wrong index would be saved
+    // for this commit: fail loudly instead (in process, `await loadCodec()` before reading).
+    if (!codecLoaded() && items.some((i) => i.p.endsWith('.yaml'))) parseRecord('');
     const objs = readObjects(
       this.commonDir,
       items.map((i) => i.oid),
