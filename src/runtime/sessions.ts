@@ -124,6 +124,8 @@ export interface LaunchResult {
   beacon: string;
   settings_file: string | null;
   bead: string;
+  /** Start-up dialogs answered on the agent's behalf (workspace trust, ...). */
+  dialogs_dismissed?: string[];
 }
 
 export interface StopResult {
@@ -533,6 +535,7 @@ export async function launchSession(
       paneDiedHook: fs.existsSync(gtBin) ? PANE_DIED_HOOK : undefined,
     });
   }
+  const dialogs: string[] = [];
   try {
     if (o.wait !== false) {
       await tmux.waitForReady(t.session, {
@@ -540,6 +543,9 @@ export async function launchSession(
         delayMs: p.ready_delay_ms,
         timeoutMs: startTimeout(townRoot, t, o),
         label: `${t.address} (${p.name})`,
+        // Unattended sessions must not sit at a trust question (src/runtime/dialogs.ts).
+        dismissDialogs: p.provider !== 'scripted',
+        onDialog: (name) => dialogs.push(name),
       });
       // Agents that take no prompt argument get the beacon typed in once they are ready.
       if (p.prompt_mode === 'none' && p.provider !== 'scripted') await tmux.sendText(t.session, beacon);
@@ -581,6 +587,7 @@ export async function launchSession(
     beacon,
     settings_file: settingsFile,
     bead: t.beadId,
+    ...(dialogs.length ? { dialogs_dismissed: dialogs } : {}),
   };
 }
 

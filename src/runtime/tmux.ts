@@ -19,6 +19,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GtError, UsageError } from '../errors.ts';
+import { DIALOG_KEYS, detectStartupDialog } from './dialogs.ts';
 
 export const TMUX_MIN_VERSION: [number, number] = [3, 2];
 
@@ -85,6 +86,10 @@ export interface ReadyOptions {
   label?: string;
   /** Process names the pane must still be running (checked while waiting). */
   processNames?: string[];
+  /** Answer known start-up dialogs (workspace trust, ...) while waiting for the prompt. */
+  dismissDialogs?: boolean;
+  /** Told about each dialog answered. */
+  onDialog?: (name: string) => void;
 }
 
 const SESSION_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
@@ -360,6 +365,13 @@ export class Tmux {
     this.run([['send-keys', '-t', `=${session}:`, '-l', '--', text]]);
   }
 
+  /** Named keys (`Enter`, `Down`, ...) from the start-up dialog list only. */
+  sendKeyNames(session: string, keys: string[]): void {
+    validateSessionName(session);
+    for (const k of keys) if (!DIALOG_KEYS.has(k)) throw new UsageError(`not a key gt sends: ${k}`);
+    for (const k of keys) this.run([['send-keys', '-t', `=${session}:`, k]]);
+  }
+
   sendEnter(session: string): void {
     validateSessionName(session);
     this.run([['send-keys', '-t', `=${session}:`, 'Enter']]);
@@ -381,6 +393,12 @@ export class Tmux {
     const r = this.run([['capture-pane', '-p', '-J', '-t', `=${session}:`, '-S', `-${lines}`]]);
     const all = r.stdout.replace(/\s+$/, '').split('\n');
     return all.slice(-lines).join('\n');
+  }
+
+  /** What the pane shows now, without its scrollback. */
+  visibleScreen(session: string): string {
+    validateSessionName(session);
+    return this.run([['capture-pane', '-p', '-J', '-t', `=${session}:`]]).stdout.replace(/\s+$/, '');
   }
 
   /** Replace the pane's process (kills a live one) with a new command. */
@@ -410,6 +428,7 @@ export class Tmux {
     const poll = o.pollMs ?? 100;
     const prefix = o.promptPrefix ? o.promptPrefix.trim() : '';
     const delay = prefix ? 0 : (o.delayMs ?? 0);
+    const answered = new Set<string>();
     for (;;) {
       let p = this.paneInfo(session);
       if (!p) throw new GtError(`${label}: tmux session ${session} ended while starting`);
@@ -428,7 +447,17 @@ export class Tmux {
       const elapsed = Date.now() - start;
       if (prefix) {
         const text = this.capturePane(session, 200);
-        const ready = text.split('\n').some((l) => l.replace(/^[\s│┃]+/u, '').startsWith(prefix));
+        // A dialog's menu cursor can look like the prompt: a dialog on screen is never "ready".
+        const dialog = o.dismissDialogs ? detectStartupDialog(this.visibleScreen(session)) : null;
+        // Each dialog is answered once, after it has been on screen for a moment (TUIs drop
+        // keys that arrive while they are still drawing).
+        if (dialog && !answered.has(dialog.name)) {
+          answered.add(dialog.name);
+          await sleep(300);
+          this.sendKeyNames(session, dialog.keys);
+          o.onDialog?.(dialog.name);
+        }
+        const ready = !dialog && text.split('\n').some((l) => l.replace(/^[\s│┃]+/u, '').startsWith(prefix));
         if (ready) return;
       } else if (elapsed >= delay) {
         return;

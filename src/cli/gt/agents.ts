@@ -55,7 +55,9 @@ async function doStart(
   const verb = r.action === 'running' ? 'is already running' : r.action;
   return {
     data: r,
-    text: `${r.action === 'running' ? '·' : ctx.color.green('✓')} ${r.address} ${verb} in tmux session ${r.session} (${r.agent}, pid ${r.pane_pid})`,
+    text:
+      `${r.action === 'running' ? '·' : ctx.color.green('✓')} ${r.address} ${verb} in tmux session ${r.session} (${r.agent}, pid ${r.pane_pid})` +
+      (r.dialogs_dismissed?.length ? `\n  answered at start-up: ${r.dialogs_dismissed.join(', ')}` : ''),
   };
 }
 
