@@ -367,7 +367,7 @@ export class Daemon {
     if (under(this.ledgerDir()) || f === path.join(this.townGitDir, 'packed-refs')) {
       // The ledger moved: work may have closed (convoys), MRs may be queued (refinery), ready
       // work may have appeared (scheduler).
-      this.request(['convoy', 'refinery', 'scheduler'], 'ledger');
+      this.request(['convoy', 'refinery', 'scheduler', 'gates'], 'ledger');
       return;
     }
     if (under(path.join(runtime, 'wake'))) {

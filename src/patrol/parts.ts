@@ -217,6 +217,22 @@ const escalations: Part = {
   },
 };
 
+// ---- gates: close the ones whose condition is met, tell their waiters --------------------------
+
+const gates: Part = {
+  name: 'gates',
+  async run(ctx) {
+    const { gatePatrol } = await import('./gates.ts');
+    const r = await gatePatrol(ctx.townRoot, { actor: ctx.actor });
+    const told = r.notified.map((n) => `${n.gate} → ${n.to.join(', ')}`).join('; ');
+    return {
+      summary: `${count(r.checked, 'open gate')} checked, ${r.resolved.length} resolved, ${count(r.notified.length, 'notification')}${told ? `: ${told}` : ''}`,
+      data: r,
+      errors: r.errors,
+    };
+  },
+};
+
 // ---- nudge queues of agents without a turn-boundary hook -------------------------------------
 
 const nudges: Part = {
@@ -295,7 +311,7 @@ const maintenance: Part = {
 };
 
 /** The parts in the order a full tick runs them. */
-export const PARTS: Part[] = [witness, refinery, convoy, scheduler, escalations, nudges, maintenance];
+export const PARTS: Part[] = [witness, refinery, convoy, scheduler, gates, escalations, nudges, maintenance];
 
 export const PART_NAMES = PARTS.map((p) => p.name);
 
