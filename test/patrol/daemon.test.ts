@@ -230,6 +230,27 @@ test('the refinery holding a batch open is run again when the wait is over (no h
   assert.match(logText(t), /tick \d+ \(timer:refinery\): refinery/);
 });
 
+test('gt up starts the daemon with the sessions (once), gt down stops both', () => {
+  const socket = `gt-test-daemon-up-${process.pid}`;
+  const t = town({ GT_TMUX_SOCKET: socket });
+  try {
+    const up = t.ok('up', '--json');
+    assert.is(up.daemon.action, 'started');
+    assert.ok(status(t).running, 'the daemon runs');
+    assert.is(status(t).pid, up.daemon.pid);
+    const again = t.ok('up', '--json');
+    assert.equal(again.daemon, { pid: up.daemon.pid, action: 'running' });
+    const down = t.ok('down', '--json');
+    assert.is(down.daemon.stopped, true);
+    assert.is(status(t).running, false);
+    assert.is(t.ok('up', '--no-daemon', '--json').daemon.action, 'skipped');
+    assert.is(status(t).running, false);
+    t.ok('down');
+  } finally {
+    killTmuxServer(socket);
+  }
+});
+
 test('the heartbeat ticks on its own (setting from the town settings); logs -n, --json and -f', async () => {
   const t = town();
   // The town setting (operational.daemon.heartbeat) with no env override.

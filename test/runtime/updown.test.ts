@@ -15,7 +15,7 @@ const lock = path.join(town, 'daemon', 'shutdown.lock');
 
 test('gt up starts mayor, deacon, witness and refinery; again is a no-op', () => {
   const before = T.ledgerCommits();
-  const up = ok('up', '--json');
+  const up = ok('up', '--no-daemon', '--json');
   assert.is(up.ok, true);
   assert.equal(up.sessions.map((s: any) => s.session).sort(), INFRA);
   assert.ok(up.sessions.every((s: any) => s.action === 'started'));
@@ -26,10 +26,10 @@ test('gt up starts mayor, deacon, witness and refinery; again is a no-op', () =>
     INFRA,
   );
   assert.ok(rows.every((r: any) => r.state === 'alive'));
-  const again = ok('up', '--json');
+  const again = ok('up', '--no-daemon', '--json');
   assert.ok(again.sessions.every((s: any) => s.action === 'running'));
   assert.is(T.ledgerCommits(), before + 1, 'no commit when everything runs');
-  assert.match(ok('up'), /mayor \(hq-mayor\) already running/);
+  assert.match(ok('up', '--no-daemon'), /mayor \(hq-mayor\) already running/);
 });
 
 test('gt up restarts only what died', async () => {
@@ -37,7 +37,7 @@ test('gt up restarts only what died', async () => {
   process.kill(w.pane_pid, 'SIGKILL');
   await until('witness zombie', () => ok('witness', 'status', 'myrig', '--json').state === 'zombie');
   ok('mayor', 'stop');
-  const up = ok('up', '--json');
+  const up = ok('up', '--no-daemon', '--json');
   const by = Object.fromEntries(up.sessions.map((s: any) => [s.session, s.action]));
   assert.equal(by, {
     'hq-mayor': 'started',
@@ -59,7 +59,7 @@ test('gt down stops them, writes the shutdown lock; again is a no-op; up clears 
   const again = ok('down', '--json');
   assert.ok(again.sessions.every((s: any) => s.action === 'not-running'));
   assert.is(T.ledgerCommits(), before + 1, 'no commit when nothing runs');
-  ok('up');
+  ok('up', '--no-daemon');
   assert.not.ok(fs.existsSync(lock));
   // --all also takes polecats and crew down.
   ok('session', 'start', 'myrig/polecats/nux');

@@ -192,8 +192,12 @@ export const crewAtCommand: CommandDef = {
 const up: CommandDef = {
   name: 'up',
   summary: 'Start the town (idempotent): mayor, deacon, and every rig’s witness and refinery',
-  usage: 'gt up [--agent NAME] [--quiet]',
-  options: { agent: agentOpt, quiet: { type: 'boolean', short: 'q', desc: 'print only failures' } },
+  usage: 'gt up [--agent NAME] [--no-daemon] [--quiet]',
+  options: {
+    agent: agentOpt,
+    'no-daemon': { type: 'boolean', desc: 'do not start the patrol daemon (gt daemon start)' },
+    quiet: { type: 'boolean', short: 'q', desc: 'print only failures' },
+  },
   async run(ctx, { values }) {
     const root = requireTown(ctx.cwd);
     const s = await rt();
@@ -211,8 +215,24 @@ const up: CommandDef = {
           ? `${ctx.color.red('✗')} ${r.address}: ${r.error}`
           : `${r.action === 'running' ? '·' : ctx.color.green('✓')} ${r.address} (${r.session}) ${r.action === 'running' ? 'already running' : r.action}`,
       );
+    // The patrol daemon drives the town (witness, refinery, convoys): up starts it, down stops it.
+    let daemon: { pid: number | null; action: 'started' | 'running' | 'skipped' } = {
+      pid: null,
+      action: 'skipped',
+    };
+    if (!values['no-daemon']) {
+      const d = await import('../../patrol/daemon.ts');
+      const running = d.runningDaemon(root);
+      daemon = running
+        ? { pid: running.pid, action: 'running' }
+        : { pid: (await d.startDaemon(root, { env: process.env })).pid ?? null, action: 'started' };
+      if (!values.quiet)
+        lines.push(
+          `${daemon.action === 'started' ? ctx.color.green('✓') : '·'} patrol daemon ${daemon.action === 'started' ? 'started' : 'already running'} (pid ${daemon.pid})`,
+        );
+    }
     return {
-      data: { ok: failed.length === 0, sessions: results },
+      data: { ok: failed.length === 0, sessions: results, daemon },
       text: lines.join('\n'),
       exitCode: failed.length ? 1 : 0,
     };
