@@ -5,6 +5,7 @@ import { buildGraph, computeBlocked, readyWork } from '../beads/graph.ts';
 import { BeadStore } from '../beads/store.ts';
 import { moleculeProgress } from '../formula/molecule.ts';
 import { loadCodec } from '../ledger/codec.ts';
+import { daemonStatus } from '../patrol/daemon.ts';
 import { heartbeatFile, listAgentSessions, type SessionStatus } from '../runtime/sessions.ts';
 import { mrsBySource, trackedState } from '../work/convoy.ts';
 import { attachedMolecule } from '../work/hook.ts';
@@ -37,7 +38,11 @@ export interface TownStatus {
     parked: boolean;
     docked: boolean;
     polecats: string[];
+    /** Open merge requests waiting for this rig's refinery. */
+    merge_queue: number;
   }[];
+  /** The patrol daemon (gt daemon). */
+  daemon: { running: boolean; pid: number | null; last_tick: string | null };
   agents: AgentRow[];
   hooks: {
     bead: string;
@@ -159,7 +164,14 @@ export async function townStatus(
         parked: isParked(townRoot, name),
         docked: !!g.byId.get(`${e.beads?.prefix}-rig-${name}`)?.labels?.includes('status:docked'),
         polecats: subdirs(rigPaths(townRoot, name).polecatsDir),
+        merge_queue: all.filter(
+          (b) =>
+            b.issue_type === 'merge-request' &&
+            b.status !== 'closed' &&
+            (b.metadata as Record<string, unknown> | undefined)?.rig === name,
+        ).length,
       })),
+    daemon: (({ running, pid, last_tick }) => ({ running, pid, last_tick }))(daemonStatus(townRoot)),
     agents,
     hooks,
     convoys,

@@ -240,9 +240,14 @@ test('gt up starts the daemon with the sessions (once), gt down stops both', () 
     assert.is(status(t).pid, up.daemon.pid);
     const again = t.ok('up', '--json');
     assert.equal(again.daemon, { pid: up.daemon.pid, action: 'running' });
+    const st = t.ok('status', '--json').daemon;
+    assert.is(st.running, true);
+    assert.is(st.pid, up.daemon.pid);
+    assert.match(t.ok('status'), new RegExp(`daemon: running \\(pid ${up.daemon.pid}`));
     const down = t.ok('down', '--json');
     assert.is(down.daemon.stopped, true);
     assert.is(status(t).running, false);
+    assert.is(t.ok('status', '--json').daemon.running, false);
     assert.is(t.ok('up', '--no-daemon', '--json').daemon.action, 'skipped');
     assert.is(status(t).running, false);
     t.ok('down');

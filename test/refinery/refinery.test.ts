@@ -84,9 +84,12 @@ test('batch wait: a short batch is held open for batch_wait_time, then merged; g
   assert.ok(r.wake_after_ms! > 0 && r.wake_after_ms! <= 2000, String(r.wake_after_ms));
   assert.is(rig.head(), before);
   assert.is((await bead(t, mr)).status, 'open');
+  const queued = () => t.ok('status', '--json').rigs.find((x: any) => x.name === 'waits').merge_queue;
+  assert.is(queued(), 1, 'gt status counts it in the merge queue');
   // Once the oldest MR has waited long enough, the batch goes.
   const later = await rig.tick({ now: Date.now() + 2500 });
   assert.equal(later.merged, [mr]);
+  assert.is(queued(), 0);
   // By hand, nothing waits.
   const q = polecat(t, rig, 'hand');
   q.commit('h.txt');

@@ -16,11 +16,14 @@ const status: CommandDef = {
     const lines = [
       `${c.bold(s.town.name)} (${s.town.root}) · owner ${s.town.owner}`,
       `beads: ${s.counts.open} open, ${s.counts.ready} ready, ${s.counts.blocked} blocked, ${s.counts.in_progress} in progress, ${s.counts.hooked} hooked, ${s.counts.closed} closed`,
+      s.daemon.running
+        ? `daemon: ${c.green('running')} (pid ${s.daemon.pid}${s.daemon.last_tick ? `, last tick ${s.daemon.last_tick}` : ''})`
+        : `daemon: ${c.dim('not running')} (gt daemon start, or gt up)`,
       '',
       c.bold(`Rigs (${s.rigs.length})`),
       ...s.rigs.map(
         (r) =>
-          `  ${r.name} [${r.prefix}]${r.parked ? c.yellow(' parked') : ''}${r.docked ? c.yellow(' docked') : ''}  polecats: ${r.polecats.join(', ') || '-'}`,
+          `  ${r.name} [${r.prefix}]${r.parked ? c.yellow(' parked') : ''}${r.docked ? c.yellow(' docked') : ''}  polecats: ${r.polecats.join(', ') || '-'}  merge queue: ${r.merge_queue}`,
       ),
       '',
       c.bold(`Agents (${s.agents.length})`),
