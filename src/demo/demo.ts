@@ -260,13 +260,30 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
         if (typeof m.mr === 'string' && typeof m.source_issue === 'string' && s.issue_type === 'task')
           say(`${s.id}:task`, `${m.source_issue}: conflict → resolution task ${s.id} (${s.title})`);
       }
+      // What each polecat is doing, from its heartbeat (operational plane).
+      const hbDir = path.join(town, '.runtime', 'heartbeats');
+      for (const f of fs.existsSync(hbDir) ? fs.readdirSync(hbDir) : []) {
+        try {
+          const hb = JSON.parse(fs.readFileSync(path.join(hbDir, f), 'utf8'));
+          if (hb.state !== 'working' || typeof hb.step !== 'string' || !hb.actor?.includes('/polecats/'))
+            continue;
+          const step = store.summary(hb.step);
+          const work = typeof hb.bead === 'string' ? hb.bead : '';
+          say(
+            `hb:${hb.actor}:${hb.step}`,
+            `${hb.actor}: ${step?.title ?? hb.step}${work ? ` (${work})` : ''}`,
+          );
+        } catch {
+          // a heartbeat being replaced: the next poll reads it
+        }
+      }
       const cv = store.summary(convoy);
       if (cv?.status === 'closed') {
         say('landed', `🚚 convoy ${convoy} landed`);
         landed = true;
         break;
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 250));
     }
     const tWork = Date.now();
     if (!landed) {
