@@ -12,6 +12,9 @@
 //   has not moved) for operational.session.hung_session → restart.
 // - stuck-in-done: a done-intent (label `done-intent:<EXIT>:<unix>`, or agent_state
 //   done/finishing) older than operational.session.stuck_in_done with a live session → restart.
+// - agent-self-reported-stuck: a live agent whose heartbeat says `stuck` (it stopped on a failed
+//   step and waits for help) and whose work has not moved for operational.session.self_stuck
+//   → restart (a fresh agent retries the step; backoff and crash-loop detection bound it).
 // - gupp-violation: hooked work with no progress (bead update, heartbeat, commit) for
 //   operational.session.gupp_violation → nudge the agent, mail the rig's witness.
 // Per rig: orphaned-bead (a hooked/in_progress bead whose polecat assignee does not exist →
@@ -24,6 +27,7 @@ export type FindingKind =
   | 'agent-dead-in-session'
   | 'hung-session'
   | 'stuck-in-done'
+  | 'agent-self-reported-stuck'
   | 'orphaned-bead'
   | 'gupp-violation'
   | 'mass-death';
@@ -94,6 +98,7 @@ export interface Thresholds {
   hung_session: number;
   gupp_violation: number;
   stuck_in_done: number;
+  self_stuck: number;
   spawn_grace: number;
   mass_death_count: number;
   mass_death_window: number;
@@ -105,6 +110,7 @@ export const RESTART_KINDS = new Set<FindingKind>([
   'agent-dead-in-session',
   'hung-session',
   'stuck-in-done',
+  'agent-self-reported-stuck',
 ]);
 
 export function fmtDuration(ms: number): string {
@@ -178,6 +184,18 @@ export function detectAgent(o: AgentObservation, now: number, t: Thresholds): Fi
           `finishing (done-intent) for ${fmtDuration(doneFor)} with a live session (threshold ${fmtDuration(t.stuck_in_done)})`,
         ),
       );
+    } else if (work && o.heartbeat?.state === 'stuck') {
+      // The heartbeat is fresh while it waits: measure from the work's last movement instead.
+      const moved = latest(o.hooked?.updated_at, o.progress_at, o.session_started_at);
+      const still = moved === null ? Number.POSITIVE_INFINITY : now - moved;
+      if (still > t.self_stuck)
+        out.push(
+          restartFinding(
+            o,
+            'agent-self-reported-stuck',
+            `the agent reports itself stuck ${what}, with no progress for ${fmtDuration(still)} (threshold ${fmtDuration(t.self_stuck)})`,
+          ),
+        );
     } else if (work) {
       const last = latest(o.pane_activity, o.heartbeat?.time, o.session_started_at);
       const quiet = last === null ? Number.POSITIVE_INFINITY : now - last;

@@ -108,6 +108,7 @@ export function witnessThresholds(townRoot: string, rig: string, env: NodeJS.Pro
     hung_session: dur(townRoot, rig, env, 'operational.session.hung_session'),
     gupp_violation: dur(townRoot, rig, env, 'operational.session.gupp_violation'),
     stuck_in_done: dur(townRoot, rig, env, 'operational.session.stuck_in_done'),
+    self_stuck: dur(townRoot, rig, env, 'operational.session.self_stuck'),
     spawn_grace: dur(townRoot, rig, env, 'operational.session.spawn_grace'),
     mass_death_count: num(townRoot, rig, env, 'operational.witness.mass_death_count'),
     mass_death_window: dur(townRoot, rig, env, 'operational.witness.mass_death_window'),

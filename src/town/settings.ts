@@ -25,6 +25,7 @@ export const DEFAULT_SETTINGS = {
       hung_session: '30m',
       startup_stall: '90s',
       stuck_in_done: '60s',
+      self_stuck: '10m',
       spawn_grace: '5m',
     },
     polecat: {

@@ -28,6 +28,7 @@ const T: Thresholds = {
   hung_session: 30 * M,
   gupp_violation: 30 * M,
   stuck_in_done: 60 * S,
+  self_stuck: 10 * M,
   spawn_grace: 5 * M,
   mass_death_count: 3,
   mass_death_window: 30 * S,
@@ -122,6 +123,27 @@ test('stuck-in-done: done-intent older than stuck_in_done with a live session', 
   assert.equal(kinds(detectAgent(obs({ done_intent_at: NOW - 90 * S, session_state: 'dead' }), NOW, T)), [
     'session-dead-active',
   ]);
+});
+
+test('agent-self-reported-stuck: a stuck heartbeat with work that has not moved past self_stuck', () => {
+  const stuck = { heartbeat: { time: NOW - 5 * S, state: 'stuck' } };
+  // Recently moved: give it time (someone may be answering it).
+  assert.equal(detectAgent(obs(stuck), NOW, T), []);
+  const still = { ...stuck, hooked: { id: 'my-abc', status: 'hooked', updated_at: NOW - 15 * M } };
+  const f = detectAgent(obs(still), NOW, T);
+  assert.equal(kinds(f), ['agent-self-reported-stuck']);
+  assert.is(f[0].action, 'restart');
+  assert.match(
+    f[0].detail,
+    /reports itself stuck with my-abc hooked, with no progress for 15m \(threshold 10m\)/,
+  );
+  // A recent commit is progress.
+  assert.equal(detectAgent(obs({ ...still, progress_at: NOW - M }), NOW, T), []);
+  // Stuck with nothing to do is not ours to restart.
+  assert.equal(
+    detectAgent(obs({ ...still, agent_state: 'idle', hooked: null, hook_bead: null }), NOW, T),
+    [],
+  );
 });
 
 test('a pending merge request: reported, never restarted', () => {

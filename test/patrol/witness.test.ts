@@ -159,6 +159,29 @@ test('a polecat killed mid-work is restarted in its worktree, backoff holds a se
   t.tmux('kill-server');
 });
 
+test('a polecat stopped on a failing step reports itself stuck; past self_stuck the witness restarts it', async () => {
+  const t = witnessTown({ GT_CFG_OPERATIONAL__SESSION__SELF_STUCK: '1s' });
+  // The rig's test command fails, so mol-polecat-work's test step fails and the agent waits.
+  t.ok('rig', 'settings', 'set', 'myrig', 'merge_queue.test_command', '"false"');
+  const id = t.bead('Fail the tests');
+  const p = t.sling(id);
+  const hb = path.join(t.root, '.runtime', 'heartbeats', `${p.session}.json`);
+  await until(
+    'the agent stuck',
+    () => fs.existsSync(hb) && JSON.parse(fs.readFileSync(hb, 'utf8')).state === 'stuck',
+    20000,
+  );
+  const scan = await witnessTick(t.root, { env: t.env, act: false, now: Date.now() + 2000 });
+  const f = scan.findings.filter((x) => x.agent === p.agent);
+  assert.equal(
+    f.map((x) => [x.kind, x.bead, x.action]),
+    [['agent-self-reported-stuck', id, 'restart']],
+  );
+  const acted = await witnessTick(t.root, { env: t.env, now: Date.now() + 2000 });
+  assert.match(acted.actions.find((a) => a.agent === p.agent)?.result ?? '', /^(started|restarted) \(/);
+  t.tmux('kill-server');
+});
+
 test('crash loop: restarts stop after crash_loop_count, a bug bead is filed and the mayor mailed', async () => {
   const t = witnessTown({
     GT_SCRIPTED_FAIL: 'exit:implement',
