@@ -324,7 +324,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
               .pop() ?? '';
           retries.push({
             bead: id,
-            why: `${b.id}: ${failureName(m)} failed (${last}); the polecat fixed it and resubmitted`,
+            why: `${b.id}: ${failureName(m)} failed (${last}); the polecat fixed its branch${
+              b.status === 'closed' && b.close_reason === 'merged'
+                ? `, and ${b.id} merged at the fixed commit`
+                : ', and resubmitted'
+            }`,
           });
         }
       }
