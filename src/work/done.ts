@@ -51,7 +51,6 @@
 //    a detached checkout of it when the default branch is checked out in another worktree, as
 //    the refinery's is); the local polecat branch is deleted only when the worktree is a
 //    separate clone (in a `.repo.git` worktree the local branch IS the pushed copy).
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { addComment, closeBead, setStatus } from '../beads/ops.ts';
 import { BeadStore } from '../beads/store.ts';
@@ -60,6 +59,7 @@ import { ConflictError, GtError, NotFoundError, UsageError } from '../errors.ts'
 import { moleculeMembers } from '../formula/molecule.ts';
 import { loadCodec } from '../ledger/codec.ts';
 import { FileLock } from '../ledger/lock.ts';
+import { git, gitOk, moveBranch, squashOnto, worktreesOn } from '../refinery/merge.ts';
 import { ensureAgentBead, updateAgentMeta } from '../town/agents.ts';
 import { actorOf, addressOf, agentBeadIdOf, detectIdentity, type Identity } from '../town/identity.ts';
 import { doneIntentFile, polecatWorktree } from '../town/paths.ts';
@@ -125,23 +125,6 @@ export interface DoneResult {
   notified: Notified;
   sandbox: string;
   warnings: string[];
-}
-
-interface GitOut {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv): GitOut {
-  const r = spawnSync('git', args, { cwd, env, encoding: 'utf8' });
-  return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
-function gitOk(cwd: string, args: string[], env?: NodeJS.ProcessEnv): string {
-  const r = git(cwd, args, env);
-  if (r.code !== 0) throw new GtError(`git ${args.join(' ')} failed in ${cwd}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
 }
 
 export function parseExit(s: string | undefined): DoneExit {
@@ -752,17 +735,6 @@ type DirectResult =
   | { kind: 'ok'; commit: string; warnings: string[] }
   | { kind: 'empty'; warnings: string[] };
 
-/** Worktrees of the repository with `branch` checked out. */
-function worktreesOn(repoGit: string, branch: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (const line of git(repoGit, ['worktree', 'list', '--porcelain']).stdout.split('\n')) {
-    if (line.startsWith('worktree ')) cur = line.slice(9);
-    else if (line === `branch refs/heads/${branch}`) out.push(cur);
-  }
-  return out;
-}
-
 /**
  * The `direct` strategy: squash `sha` onto the target in `.repo.git` (a three-way merge with
  * `git merge-tree`, so nothing is checked out) and move the target by compare-and-swap. The
@@ -777,30 +749,16 @@ function directMerge(
 ): DirectResult {
   const warnings: string[] = [];
   const cfg = (k: string) => git(worktree, ['config', '--get', k]).stdout.trim();
-  const name = cfg('user.name') || i.name;
-  const email = cfg('user.email') || i.email;
-  const env = {
-    ...process.env,
-    GIT_AUTHOR_NAME: name,
-    GIT_AUTHOR_EMAIL: email,
-    GIT_COMMITTER_NAME: name,
-    GIT_COMMITTER_EMAIL: email,
-  };
+  const person = { name: cfg('user.name') || i.name, email: cfg('user.email') || i.email };
   for (let attempt = 0; attempt < 3; attempt++) {
     const base = gitOk(repoGit, ['rev-parse', '--verify', `refs/heads/${i.target}^{commit}`]);
-    const mt = git(repoGit, ['merge-tree', '--write-tree', '--name-only', '--no-messages', base, i.sha]);
-    const lines = mt.stdout.split('\n').filter(Boolean);
-    if (mt.code === 1) {
-      const files = [...new Set(lines.slice(1))];
+    const r = squashOnto(repoGit, base, i.sha, i.message, person, person);
+    if (r.kind === 'conflict')
       throw new ConflictError(
-        `cannot merge ${i.branch} directly into ${i.target}: ${i.target} moved on and the changes conflict in ${files.join(', ') || 'some files'}; nothing was changed. Rebase onto it (git rebase ${i.target}), resolve, commit and run gt done again`,
+        `cannot merge ${i.branch} directly into ${i.target}: ${i.target} moved on and the changes conflict in ${r.files.join(', ') || 'some files'}; nothing was changed. Rebase onto it (git rebase ${i.target}), resolve, commit and run gt done again`,
       );
-    }
-    if (mt.code !== 0 || !lines[0])
-      throw new GtError(`git merge-tree of ${i.target} and ${i.branch} failed: ${mt.stderr.trim()}`);
-    const tree = lines[0];
-    if (tree === gitOk(repoGit, ['rev-parse', `${base}^{tree}`])) return { kind: 'empty', warnings };
-    const commit = gitOk(repoGit, ['commit-tree', tree, '-p', base, '-m', i.message], env);
+    if (r.kind === 'empty') return { kind: 'empty', warnings };
+    const commit = r.commit;
     // Clean worktrees on the target are detached at the old tip while the ref moves, then put back.
     const onTarget = worktreesOn(repoGit, i.target);
     const follow = onTarget.filter((w) => {
@@ -810,15 +768,7 @@ function directMerge(
     for (const w of onTarget.filter((x) => !follow.includes(x)))
       warnings.push(`${i.target} is checked out with local changes in ${w}; that worktree now lags behind`);
     for (const w of follow) git(w, ['checkout', '--quiet', '--detach']);
-    const moved =
-      git(repoGit, [
-        'update-ref',
-        '-m',
-        `gt done: direct merge of ${i.branch}`,
-        `refs/heads/${i.target}`,
-        commit,
-        base,
-      ]).code === 0;
+    const moved = moveBranch(repoGit, i.target, commit, base, `gt done: direct merge of ${i.branch}`);
     for (const w of follow)
       if (git(w, ['checkout', '--quiet', i.target]).code !== 0)
         warnings.push(`could not put ${w} back on ${i.target}; it is detached`);
