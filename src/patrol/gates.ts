@@ -27,21 +27,16 @@ export async function gatePatrol(
     const statuses = checkGates(store);
     out.checked = statuses.length;
     out.resolved = statuses.filter((s) => s.state === 'resolved').map((s) => s.id);
-  } finally {
-    store.flush();
-  }
-  const fresh = BeadStore.open(townRoot, { actor });
-  try {
-    const due = fresh
+    const due = store
       .summaries()
       .filter((s) => s.issue_type === 'gate' && s.status === 'closed')
-      .map((s) => fresh.get(s.id)!)
+      .map((s) => store.get(s.id)!)
       .filter(
         (g) => g?.waiters?.length && !(g.metadata as Record<string, unknown> | undefined)?.waiters_notified,
       );
     for (const g of due) {
-      const blocks = (fresh.graph().dependents.get(g.id) ?? []).filter((d) =>
-        fresh.summary(d)?.dependencies?.some((e) => e.depends_on_id === g.id && e.type === 'blocks'),
+      const blocks = (store.graph().dependents.get(g.id) ?? []).filter((d) =>
+        store.summary(d)?.dependencies?.some((e) => e.depends_on_id === g.id && e.type === 'blocks'),
       );
       let error: string | null = null;
       try {
@@ -68,7 +63,7 @@ export async function gatePatrol(
       }
       // Marked either way: an address that cannot be reached now will not be reached by retrying
       // every tick; the error stays on the gate for people to see.
-      fresh.transact(`gate ${g.id}: waiters ${error ? 'not reached' : 'notified'}`, (tx) => {
+      store.transact(`gate ${g.id}: waiters ${error ? 'not reached' : 'notified'}`, (tx) => {
         const b = tx.must(g.id);
         b.metadata = {
           ...(b.metadata ?? {}),
@@ -80,7 +75,7 @@ export async function gatePatrol(
       });
     }
   } finally {
-    fresh.flush();
+    store.flush();
   }
   return out;
 }
