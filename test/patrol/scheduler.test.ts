@@ -9,42 +9,20 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileLock } from '../../src/ledger/lock.ts';
 import { schedulerRun } from '../../src/patrol/scheduler.ts';
-import { BD, GT, run } from '../helpers.ts';
-import { FAKE_AGENT, killTmuxServer } from '../runtime/session-fixture.ts';
-import { ledgerCount, makeTown } from '../town/town-fixture.ts';
+import { GT, run } from '../helpers.ts';
+import { killTmuxServer } from '../runtime/session-fixture.ts';
+import { createBeadIn, ledgerCount, makeTown, showBead, useFakeAgent } from '../town/town-fixture.ts';
 
 const socket = `gt-test-scheduler-${process.pid}`;
 process.on('exit', () => killTmuxServer(socket));
 
 const t = makeTown({ extraEnv: { GT_TMUX_SOCKET: socket, GT_CFG_SCHEDULER__SPAWN_DELAY: '0s' } });
 t.ok('rig', 'add', 'myrig', t.src);
-const settingsFile = path.join(t.root, 'settings', 'config.json');
-const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
-settings.agents = {
-  fake: {
-    command: process.execPath,
-    args: [FAKE_AGENT],
-    env: { FAKE_AGENT_DIR: path.join(t.base, 'agent-logs') },
-    process_names: ['node'],
-    ready_prompt_prefix: '❯ ',
-  },
-};
-settings.operational = { session: { start_timeout: '15s' } };
-settings.scheduler = { max_polecats: 2, batch_size: 5 };
-fs.mkdirSync(path.join(t.base, 'agent-logs'), { recursive: true });
-fs.writeFileSync(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
+useFakeAgent(t, { scheduler: { max_polecats: 2, batch_size: 5 } });
 const rigDir = path.join(t.root, 'myrig');
 
-function bead(title: string): string {
-  const r = run(BD, ['create', title, '--json'], { cwd: rigDir, env: t.env });
-  if (r.code !== 0) throw new Error(r.stderr);
-  const j = r.json();
-  return (Array.isArray(j) ? j[0] : j).id as string;
-}
-function show(id: string): any {
-  const j = t.bd('show', id, '--json').json();
-  return Array.isArray(j) ? j[0] : j;
-}
+const bead = (title: string): string => createBeadIn(t, rigDir, title);
+const show = (id: string): any => showBead(t, id);
 const gtWith = (env: NodeJS.ProcessEnv, ...args: string[]) =>
   run(GT, args, { cwd: t.root, env: { ...t.env, ...env } });
 

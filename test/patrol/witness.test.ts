@@ -13,9 +13,9 @@ import { loadCodec } from '../../src/ledger/codec.ts';
 import { agentStateFile } from '../../src/patrol/backoff.ts';
 import { witnessTick } from '../../src/patrol/witness.ts';
 import { restartSession } from '../../src/runtime/sessions.ts';
-import { BD, GT, run } from '../helpers.ts';
+import { GT, run } from '../helpers.ts';
 import { killTmuxServer, sleep, until } from '../runtime/session-fixture.ts';
-import { makeTown, type Town } from '../town/town-fixture.ts';
+import { createBeadIn, makeTown, showBead, type Town } from '../town/town-fixture.ts';
 
 let towns = 0;
 const sockets: string[] = [];
@@ -54,16 +54,8 @@ function witnessTown(extra: NodeJS.ProcessEnv = {}): WTown {
   return {
     ...t,
     socket,
-    bead(title) {
-      const r = run(BD, ['create', title, '--json'], { cwd: rigDir, env: t.env });
-      if (r.code !== 0) throw new Error(r.stderr);
-      const j = r.json();
-      return (Array.isArray(j) ? j[0] : j).id as string;
-    },
-    show(id) {
-      const j = t.bd('show', id, '--json').json();
-      return Array.isArray(j) ? j[0] : j;
-    },
+    bead: (title) => createBeadIn(t, rigDir, title),
+    show: (id) => showBead(t, id),
     sling(id) {
       const r = t.ok('sling', id, 'myrig', '--agent', 'scripted', '--no-convoy', '--json');
       const it = r.items[0];

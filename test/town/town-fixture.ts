@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BD, GT, type RunResult, run, tmpRepo } from '../helpers.ts';
+import { BD, GT, ROOT, type RunResult, run, tmpRepo } from '../helpers.ts';
 
 export interface Town {
   base: string;
@@ -82,4 +82,42 @@ export function ledgerCount(t: Town): number {
 
 export function townCommits(t: Town): number {
   return Number(t.git(t.root, 'rev-list', '--count', 'HEAD').trim());
+}
+
+/** `bd create TITLE` run in `dir` (a rig's directory gives the rig's prefix); the new bead's id. */
+export function createBeadIn(t: Town, dir: string, title: string): string {
+  const r = run(BD, ['create', title, '--json'], { cwd: dir, env: t.env });
+  if (r.code !== 0) throw new Error(`bd create ${title}: ${r.stderr}`);
+  const j = r.json();
+  return (Array.isArray(j) ? j[0] : j).id as string;
+}
+
+/** `bd show ID --json` as one record. */
+export function showBead(t: Town, id: string): any {
+  const j = t.bd('show', id, '--json').json();
+  return Array.isArray(j) ? j[0] : j;
+}
+
+/**
+ * The fake agent CLI (test/runtime/fixtures/fake-agent.mjs) as the town's agent preset `fake`,
+ * logging under `<base>/agent-logs`, a 15 s start timeout, and `extra` top-level settings.
+ */
+export function useFakeAgent(t: Town, extra: Record<string, unknown> = {}): string {
+  const logs = path.join(t.base, 'agent-logs');
+  fs.mkdirSync(logs, { recursive: true });
+  const file = path.join(t.root, 'settings', 'config.json');
+  const settings = JSON.parse(fs.readFileSync(file, 'utf8'));
+  settings.agents = {
+    fake: {
+      command: process.execPath,
+      args: [path.join(ROOT, 'test', 'runtime', 'fixtures', 'fake-agent.mjs')],
+      env: { FAKE_AGENT_DIR: logs },
+      process_names: ['node'],
+      ready_prompt_prefix: '❯ ',
+    },
+  };
+  settings.operational = { session: { start_timeout: '15s' } };
+  Object.assign(settings, extra);
+  fs.writeFileSync(file, `${JSON.stringify(settings, null, 2)}\n`);
+  return logs;
 }

@@ -7,8 +7,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { contextFileFor } from '../../src/work/spawn.ts';
-import { BD, run } from '../helpers.ts';
-import { ledgerCount, makeTown, type Town } from '../town/town-fixture.ts';
+import { createBeadIn, ledgerCount, makeTown, showBead, type Town } from '../town/town-fixture.ts';
 
 function provTown(settings: Record<string, unknown> = {}): Town & {
   bead(title: string): string;
@@ -24,16 +23,8 @@ function provTown(settings: Record<string, unknown> = {}): Town & {
   return {
     ...t,
     rigDir,
-    bead(title) {
-      const r = run(BD, ['create', title, '--json'], { cwd: rigDir, env: t.env });
-      if (r.code !== 0) throw new Error(r.stderr);
-      const j = r.json();
-      return (Array.isArray(j) ? j[0] : j).id as string;
-    },
-    show(id) {
-      const j = t.bd('show', id, '--json').json();
-      return Array.isArray(j) ? j[0] : j;
-    },
+    bead: (title) => createBeadIn(t, rigDir, title),
+    show: (id) => showBead(t, id),
   };
 }
 

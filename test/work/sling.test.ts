@@ -7,8 +7,8 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BD, GT, run } from '../helpers.ts';
-import { FAKE_AGENT, killTmuxServer } from '../runtime/session-fixture.ts';
-import { makeTown, snapshot, type Town } from '../town/town-fixture.ts';
+import { killTmuxServer } from '../runtime/session-fixture.ts';
+import { createBeadIn, makeTown, snapshot, type Town, useFakeAgent } from '../town/town-fixture.ts';
 
 let towns = 0;
 const sockets: string[] = [];
@@ -23,29 +23,11 @@ function slingTown(): Town & { rigDir: string; socket: string; bead(title: strin
   // No spacing between batch spawns here (scheduler.spawn_delay is 2s by default).
   const t = makeTown({ extraEnv: { GT_TMUX_SOCKET: socket, GT_CFG_SCHEDULER__SPAWN_DELAY: '0s' } });
   t.ok('rig', 'add', 'myrig', t.src);
-  const settingsFile = path.join(t.root, 'settings', 'config.json');
-  const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
-  settings.agents = {
-    fake: {
-      command: process.execPath,
-      args: [FAKE_AGENT],
-      env: { FAKE_AGENT_DIR: path.join(t.base, 'agent-logs') },
-      process_names: ['node'],
-      ready_prompt_prefix: '❯ ',
-    },
-  };
-  settings.operational = { session: { start_timeout: '15s' } };
-  fs.mkdirSync(path.join(t.base, 'agent-logs'), { recursive: true });
-  fs.writeFileSync(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
+  useFakeAgent(t);
   t.git(t.root, 'add', '-A');
   t.git(t.root, 'commit', '-q', '-m', 'test agents');
   const rigDir = path.join(t.root, 'myrig');
-  const bead = (title: string) => {
-    const r = run(BD, ['create', title, '--json'], { cwd: rigDir, env: t.env });
-    if (r.code !== 0) throw new Error(r.stderr);
-    const j = r.json();
-    return (Array.isArray(j) ? j[0] : j).id as string;
-  };
+  const bead = (title: string) => createBeadIn(t, rigDir, title);
   return { ...t, rigDir, socket, bead };
 }
 
