@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GT, run } from '../helpers.ts';
 import { ledgerCount, makeTown } from '../town/town-fixture.ts';
+import { handPolecat } from './polecat-fixture.ts';
 
 const t = makeTown();
 t.ok('rig', 'add', 'myrig', t.src);
@@ -31,42 +32,8 @@ const mrsOf = (issue: string) =>
     (b) => show(b.id).metadata?.source_issue === issue,
   );
 
-/** A polecat set up by hand: bead hooked with a molecule, worktree from .repo.git on its branch. */
-function polecat(name: string, meta: string[] = []) {
-  const bead = bdJson('create', `Work for ${name}`, '-p', '2').id as string;
-  const mol = bdJson('mol', 'pour', 'towers-of-hanoi-3').new_epic_id as string;
-  const up = t.bd(
-    'update',
-    bead,
-    '-s',
-    'hooked',
-    '-a',
-    `myrig/polecats/${name}`,
-    '--set-metadata',
-    `attached_molecule=${mol}`,
-    ...meta.flatMap((m) => ['--set-metadata', m]),
-  );
-  assert.is(up.code, 0, up.stderr);
-  const wt = path.join(t.root, 'myrig', 'polecats', name, 'myrig');
-  const branch = `polecat/${name}/${bead}@x`;
-  t.git(t.root, '--git-dir', repoGit, 'worktree', 'add', '-q', '-b', branch, wt, 'main');
-  const env = { ...t.env, GT_ROLE: `myrig/polecats/${name}` };
-  return {
-    name,
-    bead,
-    mol,
-    wt,
-    branch,
-    env,
-    done: (...args: string[]) => run(GT, ['done', ...args], { cwd: wt, env }),
-    commit(file: string, text = `${file}\n`) {
-      fs.writeFileSync(path.join(wt, file), text);
-      t.git(wt, 'add', file);
-      t.git(wt, 'commit', '-q', '-m', `add ${file}`);
-      return t.git(wt, 'rev-parse', 'HEAD').trim();
-    },
-  };
-}
+/** A polecat set up by hand (test/work/polecat-fixture.ts), `meta` set on its bead. */
+const polecat = (name: string, meta: string[] = []) => handPolecat(t, name, { priority: '2', meta });
 
 /** A commit on .repo.git's main made elsewhere (as a merge of someone else's work would). */
 function advanceMain(file: string, text: string): string {

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { GT, run } from '../helpers.ts';
 import { TEST_FORMULA } from '../runtime/town-fixture.ts';
 import { ledgerCount, makeTown } from '../town/town-fixture.ts';
+import { type HandPolecat, handPolecat } from './polecat-fixture.ts';
 
 const t = makeTown();
 t.ok('rig', 'add', 'myrig', t.src);
@@ -23,50 +24,11 @@ const show = (id: string) => {
   return Array.isArray(j) ? j[0] : j;
 };
 
-interface Polecat {
-  name: string;
-  bead: string;
-  mol: string;
-  wt: string;
-  branch: string;
-  done(...args: string[]): ReturnType<typeof run>;
-  commit(file: string, text?: string): string;
-}
-
-function polecat(name: string, opts: { priority?: string; formula?: string; vars?: string[] } = {}): Polecat {
-  const bead = bdJson('create', `Work for ${name}`, '-p', opts.priority ?? '1').id as string;
-  const vars = (opts.vars ?? []).flatMap((v) => ['--var', v]);
-  const mol = bdJson('mol', 'pour', opts.formula ?? 'towers-of-hanoi-3', ...vars).new_epic_id as string;
-  const up = t.bd(
-    'update',
-    bead,
-    '-s',
-    'hooked',
-    '-a',
-    `myrig/polecats/${name}`,
-    '--set-metadata',
-    `attached_molecule=${mol}`,
-  );
-  assert.is(up.code, 0, up.stderr);
-  const wt = path.join(t.root, 'myrig', 'polecats', name, 'myrig');
-  const branch = `polecat/${name}/${bead}@x`;
-  t.git(t.root, '--git-dir', repoGit, 'worktree', 'add', '-q', '-b', branch, wt, 'main');
-  return {
-    name,
-    bead,
-    mol,
-    wt,
-    branch,
-    done: (...args: string[]) =>
-      run(GT, ['done', ...args], { cwd: wt, env: { ...t.env, GT_ROLE: `myrig/polecats/${name}` } }),
-    commit(file, text = `${file}\n`) {
-      fs.writeFileSync(path.join(wt, file), text);
-      t.git(wt, 'add', file);
-      t.git(wt, 'commit', '-q', '-m', `add ${file}`);
-      return t.git(wt, 'rev-parse', 'HEAD').trim();
-    },
-  };
-}
+type Polecat = HandPolecat;
+const polecat = (
+  name: string,
+  opts: { priority?: string; formula?: string; vars?: string[] } = {},
+): Polecat => handPolecat(t, name, opts);
 
 const mrsOf = (issue: string) =>
   (bdJson('list', '--all', '-t', 'merge-request', '-n', '0') as any[]).filter(
